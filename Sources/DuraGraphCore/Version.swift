@@ -1,0 +1,1 @@
+public let duragraphVersion = "0.1.0"

@@ -1,0 +1,105 @@
+/// The schema, as an ordered list of forward-only migrations. Never edit a released migration:
+/// append a new one.
+public enum Schema {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: String
+    }
+
+    static let bookkeeping = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    integer PRIMARY KEY,
+        name       text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    );
+    """
+
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "assistants_threads_runs", sql: """
+        CREATE TABLE assistants (
+            assistant_id uuid PRIMARY KEY,
+            name         text NOT NULL,
+            description  text,
+            graph_id     text NOT NULL,
+            config       jsonb NOT NULL DEFAULT '{}',
+            metadata     jsonb NOT NULL DEFAULT '{}',
+            version      integer NOT NULL DEFAULT 1,
+            created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX assistants_page ON assistants (created_at DESC, assistant_id DESC);
+        CREATE INDEX assistants_metadata ON assistants USING gin (metadata jsonb_path_ops);
+
+        CREATE TABLE assistant_versions (
+            assistant_id uuid NOT NULL REFERENCES assistants ON DELETE CASCADE,
+            version      integer NOT NULL,
+            name         text NOT NULL,
+            description  text,
+            graph_id     text NOT NULL,
+            config       jsonb NOT NULL,
+            metadata     jsonb NOT NULL,
+            created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (assistant_id, version)
+        );
+
+        CREATE TABLE threads (
+            thread_id  uuid PRIMARY KEY,
+            metadata   jsonb NOT NULL DEFAULT '{}',
+            status     text NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'busy', 'interrupted', 'error')),
+            "values"   jsonb,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX threads_page ON threads (created_at DESC, thread_id DESC);
+        CREATE INDEX threads_metadata ON threads USING gin (metadata jsonb_path_ops);
+
+        CREATE TABLE thread_messages (
+            message_id uuid PRIMARY KEY,
+            thread_id  uuid NOT NULL REFERENCES threads ON DELETE CASCADE,
+            seq        bigserial,
+            role       text NOT NULL,
+            content    jsonb NOT NULL,
+            extra      jsonb NOT NULL DEFAULT '{}',
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX thread_messages_order ON thread_messages (thread_id, seq);
+
+        CREATE TABLE runs (
+            run_id             uuid PRIMARY KEY,
+            thread_id          uuid NOT NULL REFERENCES threads ON DELETE CASCADE,
+            assistant_id       uuid NOT NULL REFERENCES assistants ON DELETE CASCADE,
+            status             text NOT NULL DEFAULT 'queued' CHECK (status IN
+                               ('queued', 'in_progress', 'requires_action', 'completed', 'failed', 'cancelled')),
+            input              jsonb,
+            output             jsonb,
+            error              jsonb,
+            required_action    jsonb,
+            config             jsonb NOT NULL DEFAULT '{}',
+            metadata           jsonb NOT NULL DEFAULT '{}',
+            multitask_strategy text NOT NULL DEFAULT 'enqueue',
+            webhook            text,
+            attempt            integer NOT NULL DEFAULT 0,
+            lease_owner        text,
+            lease_expires_at   timestamptz,
+            created_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+            started_at         timestamptz,
+            ended_at           timestamptz
+        );
+        CREATE INDEX runs_page ON runs (created_at DESC, run_id DESC);
+        CREATE INDEX runs_thread_page ON runs (thread_id, created_at DESC, run_id DESC);
+        CREATE INDEX runs_queued ON runs (created_at) WHERE status = 'queued';
+        CREATE INDEX runs_leased ON runs (lease_expires_at) WHERE status = 'in_progress';
+
+        CREATE TABLE run_events (
+            run_id     uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
+            seq        bigint NOT NULL,
+            type       text NOT NULL,
+            data       jsonb NOT NULL DEFAULT '{}',
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (run_id, seq)
+        );
+        """),
+    ]
+}

@@ -1,0 +1,94 @@
+import DuraGraphCore
+import DuraGraphRoles
+import DuraGraphStorage
+import Glibc
+
+Signals.block()
+
+let usage = """
+duragraph \(duragraphVersion): a LangGraph-Platform-compatible server for durable AI workflows.
+
+Usage: duragraph [--config PATH] <command>
+
+Commands:
+  serve               supervisor: starts api, scheduler, webhook-dispatcher and metrics
+                      (and an embedded PostgreSQL when DATABASE_URL is unset)
+  api                 the HTTP API role alone
+  scheduler           the run scheduler role alone
+  webhook-dispatcher  the webhook delivery role alone
+  metrics             the Prometheus metrics role alone
+  migrate             apply database migrations and exit
+
+Options:
+  --config PATH       environment file to read (default /etc/duragraph/duragraph.env if present)
+  -h, --help          show this help
+  -V, --version       print the version
+
+Settings come from the environment and the config file; see docs/configuration.md.
+
+"""
+
+func fail(_ message: String, code: Int32 = 2) -> Never {
+    Log.error(message)
+    exit(code)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+var configPath: String?
+var command: String?
+while !args.isEmpty {
+    let a = args.removeFirst()
+    switch a {
+    case "-h", "--help", "help":
+        _ = usage.withCString { write(1, $0, strlen($0)) }
+        exit(0)
+    case "-V", "--version", "version":
+        let v = "duragraph \(duragraphVersion)\n"
+        _ = v.withCString { write(1, $0, strlen($0)) }
+        exit(0)
+    case "--config":
+        guard !args.isEmpty else { fail("--config needs a path") }
+        configPath = args.removeFirst()
+    default:
+        if a.hasPrefix("--config=") { configPath = String(a.dropFirst(9)); continue }
+        guard command == nil, !a.hasPrefix("-") else { fail("unexpected argument \(a); see duragraph --help") }
+        command = a
+    }
+}
+
+let settings: Settings
+let config: Config
+do {
+    config = try Config.load(path: configPath)
+    settings = try Settings(config)
+} catch {
+    fail("configuration error: \(error.description)")
+}
+Log.configure(level: settings.logLevel, json: settings.logJSON, role: command ?? "duragraph")
+
+switch command {
+case "serve":
+    exit(Supervisor(settings: settings, configFile: config.file).run())
+case "api":
+    exit(RoleRunner.run(APIRole(), settings: settings))
+case "scheduler":
+    exit(RoleRunner.run(SchedulerRole(), settings: settings))
+case "webhook-dispatcher":
+    exit(RoleRunner.run(DispatcherRole(), settings: settings))
+case "metrics":
+    exit(RoleRunner.run(MetricsRole(), settings: settings))
+case "migrate":
+    guard let url = settings.databaseURL else { fail("migrate needs DATABASE_URL") }
+    do {
+        let applied = try Migrator.migrate(url: url)
+        Log.info("migrations complete", ["applied": .array(applied.map { .int(Int64($0)) })])
+        exit(0)
+    } catch {
+        fail("migration failed: \(error)", code: 1)
+    }
+case nil:
+    _ = usage.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+default:
+    fail("unknown command \(command!); see duragraph --help")
+}
