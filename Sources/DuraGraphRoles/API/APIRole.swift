@@ -16,7 +16,17 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         let health = HealthMonitor(url: ctx.databaseURL, stop: ctx.stop)
         health.start()
         let router = Router()
-        HealthRoutes(health: health, draining: { self.draining.load(ordering: .relaxed) }).register(router)
+        let api = APIBuilder(router: router)
+        HealthRoutes(health: health, draining: { self.draining.load(ordering: .relaxed) }).register(api)
+        let pool = ctx.pool
+        AssistantsAPI(store: AssistantsSQL(pool: pool)).register(api)
+        ThreadsAPI(store: ThreadsSQL(pool: pool)).register(api)
+        RunsAPI(store: RunsSQL(pool: pool), threads: ThreadsSQL(pool: pool)).register(api)
+        var ops = api.operations
+        ops.append(Operation(method: "GET", path: "/api/v1/openapi.json", summary: "This OpenAPI document", tag: "meta",
+                             success: (200, nil)))
+        let document = HTTPResponse.json(200, OpenAPIDocument.build(ops))
+        api.add(ops.last!) { _ in document }
         let service = HTTPService(router: router)
         let s = ctx.settings
         let server = HTTPServer(options: .init(host: s.apiHost, port: s.apiPort, threads: s.httpThreads,
@@ -39,17 +49,20 @@ struct HealthRoutes {
     let health: HealthMonitor
     let draining: @Sendable () -> Bool
 
-    func register(_ r: Router) {
+    func register(_ api: APIBuilder) {
         let health = self.health
         let draining = self.draining
-        r.get("/health") { _ in
+        api.add(Operation(method: "GET", path: "/health", summary: "Health: 200 when the database answers, else 503", tag: "health",
+                          success: (200, "Health"), also: [(503, "Health")])) { _ in
             let db = health.database
             let body: JSON = ["status": .string(db.ok ? "ok" : "unavailable"), "version": .string(duragraphVersion),
                               "role": "api", "checks": ["database": .string(db.reason)]]
             return .json(db.ok ? 200 : 503, body)
         }
-        r.get("/health/live") { _ in .json(200, ["status": "ok"]) }
-        r.get("/health/ready") { _ in
+        api.add(Operation(method: "GET", path: "/health/live", summary: "Liveness", tag: "health",
+                          success: (200, "Health"))) { _ in .json(200, ["status": "ok"]) }
+        api.add(Operation(method: "GET", path: "/health/ready", summary: "Readiness: 503 while starting or draining", tag: "health",
+                          success: (200, "Health"), also: [(503, "Health")])) { _ in
             let db = health.database
             let ready = db.ok && !draining()
             return .json(ready ? 200 : 503, ["status": .string(ready ? "ready" : (draining() ? "draining" : "starting")),

@@ -17,6 +17,11 @@ public enum Schema {
 
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "assistants_threads_runs", sql: """
+        -- RFC 3339 UTC with microseconds: the one timestamp format of the API (and of cursors).
+        CREATE FUNCTION duragraph_ts(t timestamptz) RETURNS text
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+
         CREATE TABLE assistants (
             assistant_id uuid PRIMARY KEY,
             name         text NOT NULL,
@@ -55,13 +60,15 @@ public enum Schema {
         CREATE INDEX threads_metadata ON threads USING gin (metadata jsonb_path_ops);
 
         CREATE TABLE thread_messages (
-            message_id uuid PRIMARY KEY,
             thread_id  uuid NOT NULL REFERENCES threads ON DELETE CASCADE,
+            message_id text NOT NULL,
             seq        bigserial,
             role       text NOT NULL,
             content    jsonb NOT NULL,
             extra      jsonb NOT NULL DEFAULT '{}',
-            created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            run_id     uuid,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (thread_id, message_id)
         );
         CREATE INDEX thread_messages_order ON thread_messages (thread_id, seq);
 
@@ -75,6 +82,10 @@ public enum Schema {
             output             jsonb,
             error              jsonb,
             required_action    jsonb,
+            tool_outputs       jsonb,
+            cancel_requested   boolean NOT NULL DEFAULT false,
+            -- multitask "rollback": delete the run once its scheduler has stopped it
+            delete_on_cancel   boolean NOT NULL DEFAULT false,
             config             jsonb NOT NULL DEFAULT '{}',
             metadata           jsonb NOT NULL DEFAULT '{}',
             multitask_strategy text NOT NULL DEFAULT 'enqueue',

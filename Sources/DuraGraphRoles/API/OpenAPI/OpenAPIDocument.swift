@@ -1,0 +1,143 @@
+import DuraGraphCore
+
+/// GET /api/v1/openapi.json: OpenAPI 3.1, built from the registered operations plus the schemas
+/// below. Errors of every operation are the `default` response with the Error schema.
+enum OpenAPIDocument {
+    static func build(_ ops: [Operation]) -> JSON {
+        var paths: [String: JSON] = [:]
+        for op in ops {
+            let openPath = "/" + op.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+            var params: [JSON] = op.path.split(separator: "/").filter { $0.hasPrefix(":") }.map {
+                ["name": .string(String($0.dropFirst())), "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"]]
+            }
+            params += op.query.map { ["name": .string($0.name), "in": "query", "required": false, "schema": $0.schema,
+                                      "description": .string($0.description)] }
+            var responses: [String: JSON] = [:]
+            for (status, schema) in [op.success] + op.also {
+                var r: [String: JSON] = ["description": .string(status == 204 ? "No content" : "Success")]
+                if let schema { r["content"] = ["application/json": ["schema": ref(schema)]] }
+                responses[String(status)] = .object(r)
+            }
+            responses["default"] = ["description": "Error", "content": ["application/json": ["schema": ref("Error")]]]
+            var operation: [String: JSON] = [
+                "summary": .string(op.summary), "tags": [.string(op.tag)],
+                "operationId": .string(operationID(op)), "responses": .object(responses),
+            ]
+            if !params.isEmpty { operation["parameters"] = .array(params) }
+            if let body = op.body {
+                operation["requestBody"] = ["required": .bool(op.bodyRequired),
+                                            "content": ["application/json": ["schema": ref(body)]]]
+            }
+            var item = paths[openPath]?.objectValue ?? [:]
+            item[op.method.lowercased()] = .object(operation)
+            paths[openPath] = .object(item)
+        }
+        return [
+            "openapi": "3.1.0",
+            "info": ["title": "DuraGraph API", "version": .string(duragraphVersion),
+                     "description": "Native REST API of DuraGraph. Errors: {\"error\", \"message\", \"details\"}."],
+            "servers": [["url": "/"]],
+            "paths": .object(paths),
+            "components": ["schemas": .object(schemas)],
+        ]
+    }
+
+    static func operationID(_ op: Operation) -> String {
+        let words = op.path.split(separator: "/").dropFirst(2).map { $0.hasPrefix(":") ? "by_" + $0.dropFirst() : String($0) }
+        return op.method.lowercased() + "_" + words.joined(separator: "_")
+    }
+
+    static func ref(_ name: String) -> JSON { ["$ref": .string("#/components/schemas/\(name)")] }
+
+    static let object: JSON = ["type": "object"]
+    static let timestamp: JSON = ["type": "string", "format": "date-time"]
+    static let nullableTimestamp: JSON = ["type": ["string", "null"], "format": "date-time"]
+    static let uuid: JSON = ["type": "string", "format": "uuid"]
+    static let anyValue: JSON = [:]
+
+    static func obj(_ props: [String: JSON], required: [String] = []) -> JSON {
+        var o: [String: JSON] = ["type": "object", "properties": .object(props)]
+        if !required.isEmpty { o["required"] = .array(required.map(JSON.string)) }
+        return .object(o)
+    }
+
+    static func page(_ item: String) -> JSON {
+        obj(["data": ["type": "array", "items": ref(item)], "has_more": ["type": "boolean"],
+             "next_cursor": ["type": ["string", "null"]]], required: ["data", "has_more", "next_cursor"])
+    }
+
+    static let schemas: [String: JSON] = [
+        "Error": obj(["error": ["type": "string"], "message": ["type": "string"], "details": object],
+                     required: ["error", "message", "details"]),
+        "Assistant": obj([
+            "assistant_id": uuid, "name": ["type": "string"], "description": ["type": ["string", "null"]],
+            "graph_id": ["type": "string"], "config": object, "metadata": object, "version": ["type": "integer"],
+            "created_at": timestamp, "updated_at": timestamp,
+        ], required: ["assistant_id", "name", "description", "graph_id", "config", "metadata", "version", "created_at", "updated_at"]),
+        "AssistantVersion": obj([
+            "assistant_id": uuid, "version": ["type": "integer"], "name": ["type": "string"],
+            "description": ["type": ["string", "null"]], "graph_id": ["type": "string"], "config": object,
+            "metadata": object, "created_at": timestamp,
+        ], required: ["assistant_id", "version", "name", "graph_id", "config", "metadata", "created_at"]),
+        "AssistantCreate": obj([
+            "assistant_id": uuid, "name": ["type": "string", "minLength": 1, "maxLength": 500],
+            "description": ["type": ["string", "null"], "maxLength": 10000],
+            "graph_id": ["type": "string", "enum": ["agent", "echo"], "default": "agent"],
+            "config": ["type": "object", "description": "model, temperature, system_prompt, tools, ..."],
+            "metadata": object,
+        ]),
+        "AssistantUpdate": obj([
+            "name": ["type": "string", "minLength": 1, "maxLength": 500],
+            "description": ["type": ["string", "null"], "maxLength": 10000],
+            "graph_id": ["type": "string", "enum": ["agent", "echo"]],
+            "config": object, "metadata": ["type": "object", "description": "Merged into the current metadata."],
+        ]),
+        "Thread": obj([
+            "thread_id": uuid, "metadata": object,
+            "status": ["type": "string", "enum": ["idle", "busy", "interrupted", "error"]],
+            "created_at": timestamp, "updated_at": timestamp,
+        ], required: ["thread_id", "metadata", "status", "created_at", "updated_at"]),
+        "ThreadCreate": obj(["thread_id": uuid, "metadata": object]),
+        "ThreadUpdate": obj(["metadata": ["type": "object", "description": "Merged into the current metadata."]]),
+        "Message": obj([
+            "id": ["type": "string"], "role": ["type": "string"],
+            "content": ["type": ["string", "array"]], "name": ["type": "string"], "tool_call_id": ["type": "string"],
+            "tool_calls": ["type": "array"], "metadata": object, "run_id": ["type": ["string", "null"]],
+            "created_at": timestamp,
+        ], required: ["id", "role", "content", "created_at"]),
+        "MessageCreate": obj([
+            "role": ["type": "string", "enum": ["user", "assistant", "system", "tool", "human", "ai"]],
+            "content": ["oneOf": [["type": "string"], ["type": "array"]]],
+            "id": ["type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"],
+            "name": ["type": "string", "maxLength": 200], "tool_call_id": ["type": "string", "maxLength": 200],
+            "tool_calls": ["type": "array"], "metadata": object,
+        ], required: ["role", "content"]),
+        "Run": obj([
+            "run_id": uuid, "thread_id": uuid, "assistant_id": uuid,
+            "status": ["type": "string", "enum": ["queued", "in_progress", "requires_action", "completed", "failed", "cancelled"]],
+            "input": anyValue, "output": anyValue, "error": anyValue,
+            "required_action": ["type": ["object", "null"], "description": "{type: submit_tool_outputs, tool_calls: [...]}"],
+            "config": object, "metadata": object,
+            "multitask_strategy": ["type": "string", "enum": ["reject", "enqueue", "interrupt", "rollback"]],
+            "webhook": ["type": ["string", "null"]], "attempt": ["type": "integer"],
+            "created_at": timestamp, "updated_at": timestamp, "started_at": nullableTimestamp, "ended_at": nullableTimestamp,
+        ], required: ["run_id", "thread_id", "assistant_id", "status", "input", "output", "error", "required_action",
+                      "metadata", "created_at", "updated_at", "started_at", "ended_at"]),
+        "RunCreate": obj([
+            "thread_id": uuid, "assistant_id": uuid, "input": ["type": ["object", "null"]],
+            "config": object, "metadata": object,
+            "multitask_strategy": ["type": "string", "enum": ["reject", "enqueue", "interrupt", "rollback"], "default": "enqueue"],
+            "webhook": ["type": "string", "format": "uri", "pattern": "^https?://\\S+$", "maxLength": 2048],
+        ], required: ["thread_id", "assistant_id"]),
+        "ToolOutputs": obj([
+            "tool_outputs": ["type": "array", "items": obj(["tool_call_id": ["type": "string"], "output": anyValue],
+                                                           required: ["tool_call_id", "output"])],
+        ], required: ["tool_outputs"]),
+        "AssistantPage": page("Assistant"),
+        "AssistantVersionPage": page("AssistantVersion"),
+        "ThreadPage": page("Thread"),
+        "MessagePage": page("Message"),
+        "RunPage": page("Run"),
+        "Health": obj(["status": ["type": "string"], "version": ["type": "string"], "checks": object]),
+    ]
+}

@@ -1,0 +1,188 @@
+import DuraGraphCore
+
+/// Every statement on `runs` (and the thread status they imply).
+public struct RunsSQL: Sendable {
+    let pool: PGPool
+    public init(pool: PGPool) { self.pool = pool }
+
+    public static let activeStatuses = ["queued", "in_progress", "requires_action"]
+    public static let statuses = ["queued", "in_progress", "requires_action", "completed", "failed", "cancelled"]
+    public static let channel = "duragraph_runs"
+    public static let controlChannel = "duragraph_control"
+
+    static let object = """
+        jsonb_build_object('run_id', r.run_id, 'thread_id', r.thread_id, 'assistant_id', r.assistant_id,
+            'status', r.status, 'input', r.input, 'output', r.output, 'error', r.error,
+            'required_action', r.required_action, 'config', r.config, 'metadata', r.metadata,
+            'multitask_strategy', r.multitask_strategy, 'webhook', r.webhook, 'attempt', r.attempt,
+            'created_at', duragraph_ts(r.created_at), 'updated_at', duragraph_ts(r.updated_at),
+            'started_at', duragraph_ts(r.started_at), 'ended_at', duragraph_ts(r.ended_at))
+        """
+
+    /// Thread status follows its runs: busy while one is queued or running, interrupted while one
+    /// waits for input, error when the latest run failed, else idle.
+    static let refreshThreadStatus = """
+        UPDATE threads t SET status = CASE
+            WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = t.thread_id AND status IN ('queued', 'in_progress')) THEN 'busy'
+            WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = t.thread_id AND status = 'requires_action') THEN 'interrupted'
+            WHEN (SELECT status FROM runs WHERE thread_id = t.thread_id ORDER BY created_at DESC, run_id DESC LIMIT 1) = 'failed' THEN 'error'
+            ELSE 'idle' END,
+            updated_at = clock_timestamp()
+        WHERE thread_id = $1
+        """
+
+    public struct NewRun: Sendable {
+        public var threadID: String
+        public var assistantID: String
+        public var input: JSON
+        public var config: JSON
+        public var metadata: JSON
+        public var multitaskStrategy: String
+        public var webhook: String?
+        public init(threadID: String, assistantID: String, input: JSON, config: JSON, metadata: JSON,
+                    multitaskStrategy: String, webhook: String?) {
+            self.threadID = threadID; self.assistantID = assistantID; self.input = input; self.config = config
+            self.metadata = metadata; self.multitaskStrategy = multitaskStrategy; self.webhook = webhook
+        }
+    }
+
+    /// Checks thread and assistant, applies the multitask strategy to the thread's active runs,
+    /// inserts the queued run and notifies the schedulers, all in one transaction.
+    public func create(id: String, _ n: NewRun) throws -> JSON {
+        try pool.transaction { c in
+            guard try !c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR UPDATE", [n.threadID]).rows.isEmpty else {
+                throw StoreError.notFound("thread")
+            }
+            guard try !c.query("SELECT 1 FROM assistants WHERE assistant_id = $1", [n.assistantID]).rows.isEmpty else {
+                throw StoreError.notFound("assistant")
+            }
+            let active = try c.query("""
+                SELECT run_id::text AS id, status FROM runs
+                WHERE thread_id = $1 AND status IN ('queued', 'in_progress', 'requires_action')
+                ORDER BY created_at FOR UPDATE
+                """, [n.threadID]).all
+            if !active.isEmpty {
+                switch n.multitaskStrategy {
+                case "reject":
+                    throw StoreError.conflict("thread \(n.threadID) already has an active run")
+                case "interrupt", "rollback":
+                    try stopActive(c, threadID: n.threadID, byRun: id, delete: n.multitaskStrategy == "rollback")
+                default:   // enqueue: waits its turn
+                    break
+                }
+            }
+            let r = try c.query("""
+                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook)
+                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8)
+                RETURNING \(Self.object) AS obj
+                """, [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
+                      n.multitaskStrategy, n.webhook])
+            try c.query(Self.refreshThreadStatus, [n.threadID])
+            try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
+            return r.objects().first!
+        }
+    }
+
+    /// interrupt/rollback: runs not yet executing stop at once; an executing run is asked to stop
+    /// (its scheduler sees the flag and the control notification).
+    private func stopActive(_ c: PGConnection, threadID: String, byRun: String, delete: Bool) throws {
+        let reason = JSON.object(["code": "interrupted", "message": .string("interrupted by run \(byRun)")]).description
+        if delete {
+            try c.query("DELETE FROM runs WHERE thread_id = $1 AND status IN ('queued', 'requires_action')", [threadID])
+        } else {
+            try c.query("""
+                UPDATE runs SET status = 'cancelled', error = $2::jsonb, ended_at = clock_timestamp(), updated_at = clock_timestamp()
+                WHERE thread_id = $1 AND status IN ('queued', 'requires_action')
+                """, [threadID, reason])
+        }
+        let running = try c.query("""
+            UPDATE runs SET cancel_requested = true, delete_on_cancel = $2::boolean, updated_at = clock_timestamp()
+            WHERE thread_id = $1 AND status = 'in_progress'
+            RETURNING run_id::text AS id
+            """, [threadID, delete ? "true" : "false"])
+        for row in running.all { try c.query("SELECT pg_notify($1, $2)", [Self.controlChannel, "cancel:" + row["id"]!]) }
+    }
+
+    public func get(id: String) throws -> JSON? {
+        try pool.query("SELECT \(Self.object) AS obj FROM runs r WHERE r.run_id = $1", [id]).objects().first
+    }
+
+    /// Newest first, optionally one thread's and one status.
+    public func list(threadID: String?, status: String?, limit: Int, cursor: Cursor?) throws -> Page {
+        let r = try pool.query("""
+            SELECT \(Self.object) AS obj, duragraph_ts(r.created_at) AS k, r.run_id::text AS id
+            FROM runs r
+            WHERE ($1::uuid IS NULL OR r.thread_id = $1::uuid)
+              AND ($2::text IS NULL OR r.status = $2)
+              AND ($3::timestamptz IS NULL OR (r.created_at, r.run_id) < ($3::timestamptz, $4::uuid))
+            ORDER BY r.created_at DESC, r.run_id DESC
+            LIMIT $5
+            """, [threadID, status, cursor?.key, cursor?.id, String(limit + 1)])
+        return makePage(r, limit: limit) { Cursor(key: $0["k"]!, id: $0["id"]!) }
+    }
+
+    public enum CancelOutcome: Sendable {
+        /// Stopped at once (it was not executing).
+        case cancelled(JSON)
+        /// Executing: its scheduler was asked to stop it.
+        case requested(JSON)
+        /// Already finished.
+        case finished(String)
+    }
+
+    public func cancel(id: String) throws -> CancelOutcome? {
+        try pool.transaction { c in
+            guard let row = try c.query("SELECT status, thread_id::text AS t FROM runs WHERE run_id = $1 FOR UPDATE", [id]).first else {
+                return nil
+            }
+            let status = row["status"]!
+            switch status {
+            case "queued", "requires_action":
+                let r = try c.query("""
+                    UPDATE runs r SET status = 'cancelled', required_action = NULL, ended_at = clock_timestamp(), updated_at = clock_timestamp()
+                    WHERE run_id = $1 RETURNING \(Self.object) AS obj
+                    """, [id])
+                try c.query(Self.refreshThreadStatus, [row["t"]!])
+                return .cancelled(r.objects().first!)
+            case "in_progress":
+                let r = try c.query("""
+                    UPDATE runs r SET cancel_requested = true, updated_at = clock_timestamp()
+                    WHERE run_id = $1 RETURNING \(Self.object) AS obj
+                    """, [id])
+                try c.query("SELECT pg_notify($1, $2)", [Self.controlChannel, "cancel:" + id])
+                return .requested(r.objects().first!)
+            default:
+                return .finished(status)
+            }
+        }
+    }
+
+    public enum ToolOutputsOutcome: Sendable {
+        case resumed(JSON)
+        case notWaiting(String)
+        /// tool_call ids that the run did not ask for, and the ones it asked for that are missing.
+        case mismatch(unknown: [String], missing: [String])
+    }
+
+    /// Records the outputs of the tool calls a run waits for, and queues it again.
+    public func submitToolOutputs(id: String, outputs: [JSON]) throws -> ToolOutputsOutcome? {
+        try pool.transaction { c in
+            guard let row = try c.query("""
+                SELECT status, thread_id::text AS t, required_action FROM runs WHERE run_id = $1 FOR UPDATE
+                """, [id]).first else { return nil }
+            guard row["status"] == "requires_action" else { return .notWaiting(row["status"]!) }
+            let wanted = Set((row.json("required_action")?["tool_calls"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
+            let given = outputs.compactMap { $0["tool_call_id"]?.stringValue }
+            let unknown = given.filter { !wanted.contains($0) }
+            let missing = wanted.subtracting(given).sorted()
+            if !unknown.isEmpty || !missing.isEmpty { return .mismatch(unknown: unknown, missing: missing) }
+            let r = try c.query("""
+                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp()
+                WHERE run_id = $1 RETURNING \(Self.object) AS obj
+                """, [id, JSON.array(outputs).description])
+            try c.query(Self.refreshThreadStatus, [row["t"]!])
+            try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
+            return .resumed(r.objects().first!)
+        }
+    }
+}
