@@ -21,14 +21,17 @@ let package = Package(
         .target(name: "DuraGraphCore", dependencies: ["CShims", "COpenSSL"]),
         // libpq: connections, pool, LISTEN/NOTIFY, migrations, and all SQL (one file per table/feature).
         .target(name: "DuraGraphStorage", dependencies: ["DuraGraphCore", "CLibPQ"]),
+        // Graphs as data, the state and its reducers, node kinds, LLM providers over libcurl.
+        .target(name: "DuraGraphEngine", dependencies: ["DuraGraphCore", "CCurl"]),
         // libmicrohttpd: server, router, request/response, JSON errors.
         .target(name: "DuraGraphHTTP", dependencies: ["DuraGraphCore", "CMicroHTTPD", "CShims"]),
         // The processes: supervisor, api, scheduler, webhook-dispatcher, metrics.
         .target(name: "DuraGraphRoles",
-                dependencies: ["DuraGraphCore", "DuraGraphStorage", "DuraGraphHTTP", "CSystemd", "CShims"]),
+                dependencies: ["DuraGraphCore", "DuraGraphStorage", "DuraGraphHTTP", "DuraGraphEngine", "CSystemd", "CShims"]),
         .executableTarget(name: "duragraph", dependencies: ["DuraGraphRoles", "DuraGraphCore"]),
 
         .testTarget(name: "DuraGraphCoreTests", dependencies: ["DuraGraphCore", "DuraGraphHTTP"]),
         .testTarget(name: "DuraGraphStorageTests", dependencies: ["DuraGraphStorage"]),
+        .testTarget(name: "DuraGraphEngineTests", dependencies: ["DuraGraphEngine"]),
     ]
 )

@@ -123,6 +123,17 @@ public struct Settings: Sendable {
     public var drainTimeout: Double
     public var restartBackoffMax: Double
     public var postgresBinDir: String?
+    public var schedulerConcurrency: Int
+    public var leaseSeconds: Double
+    public var pollInterval: Double
+    public var maxAttempts: Int
+    public var runTimeout: Double
+    public var openAIBaseURL: String
+    public var openAIKey: String?
+    public var anthropicBaseURL: String
+    public var anthropicKey: String?
+    public var llmTimeout: Double
+    public var llmMaxRetries: Int
 
     public init(_ c: Config) throws(ConfigError) {
         databaseURL = c.optional("DATABASE_URL")
@@ -146,6 +157,17 @@ public struct Settings: Sendable {
         drainTimeout = try c.double("DRAIN_TIMEOUT", 20, range: 0.1...3600)
         restartBackoffMax = try c.double("RESTART_BACKOFF_MAX", 30, range: 0.1...3600)
         postgresBinDir = c.optional("POSTGRES_BIN_DIR")
+        schedulerConcurrency = try c.int("SCHEDULER_CONCURRENCY", 8, range: 1...1024)
+        leaseSeconds = try c.double("SCHEDULER_LEASE_SECONDS", 15, range: 1...3600)
+        pollInterval = try c.double("SCHEDULER_POLL_INTERVAL", 2, range: 0.05...600)
+        maxAttempts = try c.int("RUN_MAX_ATTEMPTS", 3, range: 1...100)
+        runTimeout = try c.double("RUN_TIMEOUT", 600, range: 0.1...86400 * 7)
+        openAIBaseURL = c.string("OPENAI_BASE_URL", "https://api.openai.com/v1")
+        openAIKey = c.optional("OPENAI_API_KEY")
+        anthropicBaseURL = c.string("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+        anthropicKey = c.optional("ANTHROPIC_API_KEY")
+        llmTimeout = try c.double("LLM_TIMEOUT", 120, range: 1...3600)
+        llmMaxRetries = try c.int("LLM_MAX_RETRIES", 2, range: 0...10)
         for (name, host) in [("API_HOST", apiHost), ("METRICS_HOST", metricsHost)] {
             var a = in_addr()
             if inet_pton(AF_INET, host, &a) != 1 { throw ConfigError("\(name) must be an IPv4 address, got \"\(host)\"") }

@@ -1,11 +1,186 @@
 import DuraGraphCore
+import DuraGraphEngine
 import DuraGraphStorage
+import Glibc
+import Synchronization
 
-/// The `scheduler` role: claims queued runs and executes them.
-public final class SchedulerRole: Role {
+/// The `scheduler` role: claims queued runs (woken by NOTIFY on the runs channel, polling slowly as
+/// a fallback) and executes them on a fixed set of worker threads, holding a heartbeated lease on
+/// each. Any scheduler recovers the runs of one that died once their leases expire.
+public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state is behind locks
     public let name = "scheduler"
     public let channels = [Channel.runs, Channel.control]
-    public init() {}
-    public func start(_ ctx: RoleContext) throws {}
-    public func drain(_ ctx: RoleContext) {}
+
+    /// host:pid:random: unique per process, readable in the runs table.
+    let owner: String
+    let wake = WakeSignal()
+    let queue = WorkQueue<SchedulerSQL.Claimed>()
+    let busy = Atomic<Int>(0)
+    let cancels = Mutex<Set<String>>([])
+    let active = Mutex<Set<String>>([])
+    let draining = Atomic<Bool>(false)
+    let stopped = Event()
+    private var sql: SchedulerSQL?
+    private var settings: Settings?
+
+    public init() {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        owner = "\(String(decoding: host.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)):\(getpid()):\(Random.uuid().prefix(8))"
+    }
+
+    public func start(_ ctx: RoleContext) throws {
+        let s = ctx.settings
+        let sql = SchedulerSQL(pool: ctx.pool)
+        self.sql = sql
+        self.settings = s
+        let llm = ProviderClient(settings: LLMSettings(openAIBaseURL: s.openAIBaseURL, openAIKey: s.openAIKey,
+                                                       anthropicBaseURL: s.anthropicBaseURL, anthropicKey: s.anthropicKey,
+                                                       timeout: s.llmTimeout, maxRetries: s.llmMaxRetries))
+        for i in 0..<s.schedulerConcurrency {
+            startThread(name: "run-\(i)") {
+                while case .item(let run) = self.queue.pop() {
+                    let exec = RunExecutor(run: run, owner: self.owner, sql: sql, settings: s, llm: llm, scheduler: self)
+                    exec.execute()
+                    self.active.withLock { _ = $0.remove(run.runID) }
+                    self.cancels.withLock { _ = $0.remove(run.runID) }
+                    self.busy.subtract(1, ordering: .relaxed)
+                    self.wake.signal()
+                }
+            }
+        }
+        startThread(name: "claim") { self.claimLoop(sql, s) }
+        startThread(name: "lease") { self.leaseLoop(sql, s) }
+        Log.info("scheduler started", ["owner": .string(owner), "concurrency": .int(Int64(s.schedulerConcurrency))])
+    }
+
+    public func notified(channel: String, payload: String) {
+        if channel == Channel.control, payload.hasPrefix("cancel:") {
+            let id = String(payload.dropFirst(7))
+            if active.withLock({ $0.contains(id) }) { cancels.withLock { _ = $0.insert(id) } }
+        } else {
+            wake.signal()
+        }
+    }
+
+    public func caughtUp() { wake.signal() }
+
+    func shouldStop(_ runID: String) -> Bool { cancels.withLock { $0.contains(runID) } }
+
+    private func claimLoop(_ sql: SchedulerSQL, _ s: Settings) {
+        var backoff = Backoff(initial: 0.2, cap: 5)
+        while !draining.load(ordering: .relaxed) {
+            let free = s.schedulerConcurrency - busy.load(ordering: .relaxed)
+            if free > 0 {
+                do {
+                    let runs = try sql.claim(owner: owner, limit: free, leaseSeconds: s.leaseSeconds)
+                    backoff.reset()
+                    for r in runs {
+                        busy.add(1, ordering: .relaxed)
+                        active.withLock { _ = $0.insert(r.runID) }
+                        queue.push(r)
+                    }
+                    if runs.count == free { continue }   // maybe more waiting
+                } catch {
+                    // Two schedulers racing for one thread's first run: the unique index refuses
+                    // the second claim; just try again.
+                    if (error as? PGError)?.sqlState != PGError.uniqueViolation {
+                        Log.warn("claim failed", ["error": .string(String(describing: error))])
+                        wake.wait(seconds: backoff.next())
+                    }
+                    continue
+                }
+            }
+            wake.wait(seconds: s.pollInterval)
+        }
+        stopped.set()
+    }
+
+    private func leaseLoop(_ sql: SchedulerSQL, _ s: Settings) {
+        let period = max(0.2, s.leaseSeconds / 3)
+        var lastReap = 0.0
+        while !stopped.isSignalled {
+            do {
+                for id in try sql.heartbeat(owner: owner, leaseSeconds: s.leaseSeconds) { cancels.withLock { _ = $0.insert(id) } }
+                if Clock.monotonic() - lastReap >= period {
+                    lastReap = Clock.monotonic()
+                    let recovered = try sql.recoverExpired(maxAttempts: s.maxAttempts)
+                    for r in recovered {
+                        Log.warn("recovered a run whose scheduler stopped", ["run_id": .string(r.runID), "requeued": .bool(r.requeued)])
+                    }
+                    if recovered.contains(where: \.requeued) { wake.signal() }
+                }
+            } catch {
+                Log.warn("lease upkeep failed", ["error": .string(String(describing: error))])
+            }
+            stopped.wait(seconds: period)
+        }
+    }
+
+    /// Drain: stop claiming; running executors stop at their next checkpoint and hand their run
+    /// back to the queue; wait for them (bounded by the supervisor's drain timeout).
+    public func drain(_ ctx: RoleContext) {
+        draining.store(true, ordering: .relaxed)
+        wake.signal()
+        queue.close()
+        let deadline = Clock.monotonic() + max(1, ctx.settings.drainTimeout - 2)
+        while busy.load(ordering: .relaxed) > 0 && Clock.monotonic() < deadline { Clock.sleep(seconds: 0.05) }
+        stopped.set()
+        // Anything still queued locally was never started: give it back.
+        while case .item(let r) = queue.pop(timeout: 0) { try? sql?.release(owner: owner, runID: r.runID) }
+    }
+}
+
+/// A wake-up flag for the claim loop: set by notifications, cleared by the waiter.
+final class WakeSignal: @unchecked Sendable {
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var pending = false
+    init() {
+        pthread_mutex_init(m, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(c, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+    deinit { pthread_cond_destroy(c); pthread_mutex_destroy(m); c.deallocate(); m.deallocate() }
+    func signal() { pthread_mutex_lock(m); pending = true; pthread_cond_signal(c); pthread_mutex_unlock(m) }
+    func wait(seconds: Double) {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let ns = Int(seconds * 1e9) + deadline.tv_nsec
+        deadline.tv_sec += ns / 1_000_000_000
+        deadline.tv_nsec = ns % 1_000_000_000
+        pthread_mutex_lock(m)
+        while !pending { if pthread_cond_timedwait(c, m, &deadline) == ETIMEDOUT { break } }
+        pending = false
+        pthread_mutex_unlock(m)
+    }
+}
+
+/// A blocking multi-producer, multi-consumer queue.
+final class WorkQueue<T: Sendable>: @unchecked Sendable {
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var items: [T] = []
+    private var head = 0
+    private var closed = false
+    enum Pop { case item(T), empty }
+    init() { pthread_mutex_init(m, nil); pthread_cond_init(c, nil) }
+    deinit { pthread_cond_destroy(c); pthread_mutex_destroy(m); c.deallocate(); m.deallocate() }
+    func push(_ v: T) { pthread_mutex_lock(m); items.append(v); pthread_cond_signal(c); pthread_mutex_unlock(m) }
+    func close() { pthread_mutex_lock(m); closed = true; pthread_cond_broadcast(c); pthread_mutex_unlock(m) }
+    /// Waits for an item (timeout nil: until closed); .empty when closed or timed out.
+    func pop(timeout: Double? = nil) -> Pop {
+        pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
+        while head >= items.count {
+            if closed || timeout != nil { return .empty }
+            pthread_cond_wait(c, m)
+        }
+        let v = items[head]
+        head += 1
+        if head > 1024 { items.removeFirst(head); head = 0 }
+        return .item(v)
+    }
 }

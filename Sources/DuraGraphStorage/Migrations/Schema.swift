@@ -102,6 +102,8 @@ public enum Schema {
         CREATE INDEX runs_thread_page ON runs (thread_id, created_at DESC, run_id DESC);
         CREATE INDEX runs_queued ON runs (created_at) WHERE status = 'queued';
         CREATE INDEX runs_leased ON runs (lease_expires_at) WHERE status = 'in_progress';
+        -- At most one executing run per thread, whatever the schedulers do.
+        CREATE UNIQUE INDEX runs_one_in_progress_per_thread ON runs (thread_id) WHERE status = 'in_progress';
 
         CREATE TABLE run_events (
             run_id     uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
@@ -111,6 +113,21 @@ public enum Schema {
             created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (run_id, seq)
         );
+
+        -- Thread state after each step: how a crashed run continues, and the thread's history.
+        CREATE TABLE checkpoints (
+            checkpoint_id uuid PRIMARY KEY,
+            thread_id     uuid NOT NULL REFERENCES threads ON DELETE CASCADE,
+            run_id        uuid,
+            parent_id     uuid,
+            step          integer NOT NULL,
+            next          jsonb NOT NULL DEFAULT '[]',
+            "values"      jsonb NOT NULL,
+            metadata      jsonb NOT NULL DEFAULT '{}',
+            created_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX checkpoints_thread ON checkpoints (thread_id, created_at DESC);
+        CREATE INDEX checkpoints_run ON checkpoints (run_id, created_at DESC);
         """),
     ]
 }

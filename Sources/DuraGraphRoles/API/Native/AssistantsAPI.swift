@@ -1,12 +1,11 @@
 import DuraGraphCore
+import DuraGraphEngine
 import DuraGraphHTTP
 import DuraGraphStorage
 
 /// /api/v1/assistants
 struct AssistantsAPI {
     let store: AssistantsSQL
-    /// Graph ids an assistant may name.
-    static let graphs = ["agent", "echo"]
     static let defaultGraph = "agent"
 
     func register(_ api: APIBuilder) {
@@ -16,11 +15,13 @@ struct AssistantsAPI {
             let f = Fields(try req.jsonObject())
             let id = try f.uuid("assistant_id") ?? Random.uuid()
             let graphID = try Self.graph(f) ?? Self.defaultGraph
+            let config = try f.object("config") ?? [:]
+            try Self.validateGraph(graphID, config)
             let fields = AssistantsSQL.Fields(
                 name: try f.string("name", max: 500, nonEmpty: true) ?? graphID,
                 description: try f.string("description", max: 10_000),
                 graphID: graphID,
-                config: try f.object("config") ?? [:],
+                config: config,
                 metadata: try f.object("metadata") ?? [:])
             return .json(201, try mapStore { try store.create(id: id, fields) })
         }
@@ -47,9 +48,16 @@ struct AssistantsAPI {
             let id = try req.uuidParam("assistant_id", resource: "assistant")
             let f = Fields(try req.jsonObject())
             let description: JSON? = f.present("description") ? (try f.string("description", max: 10_000)).map(JSON.string) ?? .null : nil
+            let graphID = try Self.graph(f)
+            let config = try f.object("config")
+            if graphID != nil || config != nil {
+                guard let current = try store.get(id: id) else { throw HTTPError.notFound("assistant", id) }
+                try Self.validateGraph(graphID ?? current["graph_id"]?.stringValue ?? Self.defaultGraph,
+                                       config ?? current["config"] ?? [:])
+            }
             guard let a = try store.update(id: id, name: try f.string("name", max: 500, nonEmpty: true),
-                                           description: description, graphID: try Self.graph(f),
-                                           config: try f.object("config"), metadataPatch: try f.object("metadata")) else {
+                                           description: description, graphID: graphID,
+                                           config: config, metadataPatch: try f.object("metadata")) else {
                 throw HTTPError.notFound("assistant", id)
             }
             return .json(200, a)
@@ -72,10 +80,19 @@ struct AssistantsAPI {
 
     static func graph(_ f: Fields) throws(HTTPError) -> String? {
         guard let g = try f.string("graph_id", max: 200) else { return nil }
-        guard graphs.contains(g) else {
-            throw HTTPError(422, "validation_error", "unknown graph_id \(g); known graphs: \(graphs.joined(separator: ", "))",
+        guard BuiltinGraphs.ids.contains(g) else {
+            throw HTTPError(422, "validation_error", "unknown graph_id \(g); known graphs: \(BuiltinGraphs.ids.joined(separator: ", "))",
                             details: ["field": "graph_id"])
         }
         return g
+    }
+
+    /// A graph given in config.graph must be valid: the 422 names the problem.
+    static func validateGraph(_ graphID: String, _ config: JSON) throws(HTTPError) {
+        do {
+            _ = try BuiltinGraphs.resolve(graphID: graphID, config: config.objectValue ?? [:])
+        } catch {
+            throw HTTPError(422, "validation_error", "invalid graph: \(error.description)", details: ["field": "config.graph"])
+        }
     }
 }

@@ -1,0 +1,211 @@
+import DuraGraphCore
+import DuraGraphEngine
+import DuraGraphStorage
+
+/// Executes one claimed run step by step. After each step the new state is checkpointed together
+/// with the step's events (one transaction, under the lease), so a run whose scheduler dies
+/// continues from its last checkpoint elsewhere, and a stream never shows a step that was not saved.
+final class RunExecutor: StepContext {
+    let run: SchedulerSQL.Claimed
+    let owner: String
+    let sql: SchedulerSQL
+    let settings: Settings
+    let llm: LLMClient
+    unowned let scheduler: SchedulerRole
+    let startedAt = Clock.monotonic()
+
+    private var seq: Int64
+    private var pending: [SchedulerSQL.Event] = []
+    private var persistedMessageIDs: Set<String> = []
+    /// Messages the thread had before this run: the output lists the others.
+    private var initialMessageIDs: Set<String> = []
+    var resume: JSON?
+    let assistantConfig: [String: JSON]
+
+    init(run: SchedulerSQL.Claimed, owner: String, sql: SchedulerSQL, settings: Settings, llm: LLMClient, scheduler: SchedulerRole) {
+        self.run = run
+        self.owner = owner
+        self.sql = sql
+        self.settings = settings
+        self.llm = llm
+        self.scheduler = scheduler
+        self.seq = run.nextSeq
+        self.resume = run.toolOutputs
+        self.assistantConfig = run.assistantConfig.objectValue ?? [:]
+    }
+
+    // MARK: StepContext
+
+    func emit(_ type: String, _ data: JSON) {
+        pending.append(.init(seq: seq, type: type, data: data))
+        seq += 1
+        // Tokens and tool calls are streamed as they happen, not at the next checkpoint.
+        if type == "llm.token" || type == "tool.call" { flush() }
+    }
+
+    var timedOut: Bool { run.runningFor + (Clock.monotonic() - startedAt) > settings.runTimeout }
+    var shouldStop: Bool { scheduler.shouldStop(run.runID) || timedOut }
+
+    private func flush() {
+        guard !pending.isEmpty else { return }
+        do {
+            if try sql.saveProgress(owner: owner, runID: run.runID, threadID: run.threadID, events: pending, checkpoint: nil,
+                                    newMessages: [], leaseSeconds: settings.leaseSeconds) {
+                scheduler.cancels.withLock { _ = $0.insert(run.runID) }
+            }
+            pending = []
+        } catch {
+            // Kept for the next write; a lost lease surfaces there.
+        }
+    }
+
+    // MARK: execution
+
+    func execute() {
+        do {
+            try executeSteps()
+        } catch is SchedulerSQL.LeaseLost {
+            Log.warn("lost the lease of a run; another scheduler owns it now", ["run_id": .string(run.runID)])
+        } catch {
+            Log.error("run execution failed", ["run_id": .string(run.runID), "error": .string(String(describing: error))])
+            // The lease will expire and the run will be retried elsewhere (or failed after its attempts).
+        }
+    }
+
+    private func executeSteps() throws {
+        let graph: Graph
+        do {
+            graph = try BuiltinGraphs.resolve(graphID: run.graphID, config: assistantConfig)
+        } catch {
+            emit("run.started", ["attempt": .int(Int64(run.attempt))])
+            return try finish(.init(status: "failed", error: ["code": "invalid_graph", "message": .string(error.description)]), state: nil, checkpoint: nil)
+        }
+        let start = try sql.startPoint(runID: run.runID, threadID: run.threadID)
+        var state = State(start.values.objectValue ?? [:])
+        for m in state.messages { if let id = m["id"]?.stringValue { persistedMessageIDs.insert(id) } }
+        initialMessageIDs = persistedMessageIDs
+        var node: String? = start.next.first
+        var step = start.step
+        var parent = start.checkpointID
+        emit("run.started", ["attempt": .int(Int64(run.attempt)), "resumed": .bool(start.resumed)])
+        if !start.resumed {
+            state.apply(Self.inputUpdate(run.input))
+            node = graph.entry
+        }
+        while let current = node {
+            if scheduler.draining.load(ordering: .relaxed) {
+                try sql.saveProgress(owner: owner, runID: run.runID, threadID: run.threadID, events: pending,
+                                     checkpoint: nil, newMessages: newMessages(state), leaseSeconds: settings.leaseSeconds)
+                pending = []
+                try sql.release(owner: owner, runID: run.runID)
+                Log.info("run handed back while draining", ["run_id": .string(run.runID)])
+                return
+            }
+            if scheduler.shouldStop(run.runID) || (try? sql.cancelRequested(runID: run.runID)) == true {
+                emit("run.cancelled", [:])
+                return try finish(.init(status: "cancelled", finalValues: .object(state.values)), state: state, checkpoint: nil)
+            }
+            if timedOut {
+                let err: JSON = ["code": "timeout", "message": .string("run exceeded RUN_TIMEOUT of \(Int(settings.runTimeout))s")]
+                emit("run.failed", err)
+                return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+            }
+            if step >= graph.recursionLimit {
+                let err: JSON = ["code": "recursion_limit", "message": .string("graph recursion limit of \(graph.recursionLimit) steps reached")]
+                emit("run.failed", err)
+                return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+            }
+            guard let n = graph.nodes[current] else { break }
+            emit("node.started", ["node": .string(current), "type": .string(n.kind.rawValue), "step": .int(Int64(step))])
+            if n.kind == .llm || n.kind == .tool || n.kind == .human { flush() }
+            let outcome: StepOutcome
+            do {
+                outcome = try Nodes.run(n, state: state, ctx: self)
+            } catch let e as StepError {
+                if e.code == "cancelled" || scheduler.shouldStop(run.runID) {
+                    emit("run.cancelled", [:])
+                    return try finish(.init(status: "cancelled", finalValues: .object(state.values)), state: state, checkpoint: nil)
+                }
+                let err: JSON = ["code": .string(e.code), "message": .string(e.description), "node": .string(current)]
+                emit("run.failed", err)
+                return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+            }
+            resume = nil
+            switch outcome {
+            case .pause(let action):
+                // The node runs again, with the submitted input, when the run resumes.
+                let cp = checkpoint(state: state, step: step, next: [current], parent: parent, source: "interrupt")
+                emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)), "next": [.string(current)]])
+                emit("run.requires_action", action)
+                return try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)),
+                                  state: state, checkpoint: cp)
+            case .update(let raw):
+                let update = State.prepare(raw)
+                state.apply(update)
+                step += 1
+                let next = graph.next(after: current, state: state)
+                let cp = checkpoint(state: state, step: step, next: next.map { [$0] } ?? [], parent: parent, source: "loop",
+                                    writes: [current: .object(update)])
+                parent = cp.id
+                emit("node.completed", ["node": .string(current), "step": .int(Int64(step)), "update": .object(update)])
+                emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)),
+                                          "next": .array((next.map { [$0] } ?? []).map(JSON.string))])
+                if next == nil {
+                    let output = Self.output(state, since: initialMessageIDs)
+                    emit("run.completed", ["output": output])
+                    return try finish(.init(status: "completed", output: output, finalValues: .object(state.values)), state: state, checkpoint: cp)
+                }
+                if try sql.saveProgress(owner: owner, runID: run.runID, threadID: run.threadID, events: pending, checkpoint: cp,
+                                        newMessages: newMessages(state), leaseSeconds: settings.leaseSeconds) {
+                    scheduler.cancels.withLock { _ = $0.insert(run.runID) }
+                }
+                markPersisted(state)
+                pending = []
+                node = next
+            }
+        }
+        let output = Self.output(state, since: initialMessageIDs)
+        emit("run.completed", ["output": output])
+        try finish(.init(status: "completed", output: output, finalValues: .object(state.values)), state: state, checkpoint: nil)
+    }
+
+    private func finish(_ f: SchedulerSQL.Finish, state: State?, checkpoint: SchedulerSQL.Checkpoint?) throws {
+        try sql.finish(owner: owner, runID: run.runID, threadID: run.threadID, f, events: pending, checkpoint: checkpoint,
+                       newMessages: state.map(newMessages) ?? [])
+        pending = []
+    }
+
+    private func checkpoint(state: State, step: Int, next: [String], parent: String?, source: String,
+                            writes: [String: JSON] = [:]) -> SchedulerSQL.Checkpoint {
+        .init(id: Random.uuid(), parentID: parent, step: step, next: next, values: .object(state.values),
+              metadata: ["source": .string(source), "step": .int(Int64(step)), "run_id": .string(run.runID),
+                         "writes": .object(writes)])
+    }
+
+    private func newMessages(_ state: State) -> [JSON] {
+        state.messages.filter { m in m["id"]?.stringValue.map { !persistedMessageIDs.contains($0) } ?? false }
+    }
+
+    private func markPersisted(_ state: State) {
+        for m in state.messages { if let id = m["id"]?.stringValue { persistedMessageIDs.insert(id) } }
+    }
+
+    /// Native input {"message": "Hello"} appends a user message; {"messages": [...]} appends
+    /// those; every other key is set on the state.
+    static func inputUpdate(_ input: JSON) -> [String: JSON] {
+        guard case .object(var o) = input else { return [:] }
+        var msgs: [JSON] = o.removeValue(forKey: "messages")?.arrayValue ?? []
+        if let m = o.removeValue(forKey: "message") {
+            msgs.append(m.stringValue.map { ["role": "user", "content": .string($0)] } ?? m)
+        }
+        if !msgs.isEmpty { o["messages"] = .array(msgs) }
+        return o
+    }
+
+    /// {"response": text of the last assistant message, "messages": messages the run added}
+    static func output(_ state: State, since known: Set<String>) -> JSON {
+        let added = state.messages.filter { m in m["id"]?.stringValue.map { !known.contains($0) } ?? true }
+        let lastAI = state.messages.last(where: { $0["role"]?.stringValue == "assistant" })
+        return ["response": .string(State.text(of: lastAI)), "messages": .array(added)]
+    }
+}
