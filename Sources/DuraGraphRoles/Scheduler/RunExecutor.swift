@@ -122,6 +122,11 @@ final class RunExecutor: StepContext {
             do {
                 outcome = try Nodes.run(n, state: state, ctx: self)
             } catch let e as StepError {
+                if timedOut {
+                    let err: JSON = ["code": "timeout", "message": .string("run exceeded RUN_TIMEOUT of \(Int(settings.runTimeout))s")]
+                    emit("run.failed", err)
+                    return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+                }
                 if e.code == "cancelled" || scheduler.shouldStop(run.runID) {
                     emit("run.cancelled", [:])
                     return try finish(.init(status: "cancelled", finalValues: .object(state.values)), state: state, checkpoint: nil)

@@ -50,7 +50,7 @@ public struct RunsSQL: Sendable {
     /// inserts the queued run and notifies the schedulers, all in one transaction.
     public func create(id: String, _ n: NewRun) throws -> JSON {
         try pool.transaction { c in
-            guard try !c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR UPDATE", [n.threadID]).rows.isEmpty else {
+            guard try !c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [n.threadID]).rows.isEmpty else {
                 throw StoreError.notFound("thread")
             }
             guard try !c.query("SELECT 1 FROM assistants WHERE assistant_id = $1", [n.assistantID]).rows.isEmpty else {
@@ -103,6 +103,14 @@ public struct RunsSQL: Sendable {
         for row in running.all { try c.query("SELECT pg_notify($1, $2)", [Self.controlChannel, "cancel:" + row["id"]!]) }
     }
 
+    /// Lock order everywhere: the thread row (FOR NO KEY UPDATE, which does not block the foreign-key
+    /// checks of inserted messages and events), then its runs. Returns false when the run is gone.
+    static func lockThread(ofRun id: String, _ c: PGConnection) throws -> Bool {
+        guard let t = try c.query("SELECT thread_id::text AS t FROM runs WHERE run_id = $1", [id]).first?["t"] else { return false }
+        try c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [t])
+        return true
+    }
+
     public func get(id: String) throws -> JSON? {
         try pool.query("SELECT \(Self.object) AS obj FROM runs r WHERE r.run_id = $1", [id]).objects().first
     }
@@ -132,6 +140,7 @@ public struct RunsSQL: Sendable {
 
     public func cancel(id: String) throws -> CancelOutcome? {
         try pool.transaction { c in
+            guard try Self.lockThread(ofRun: id, c) else { return nil }
             guard let row = try c.query("SELECT status, thread_id::text AS t FROM runs WHERE run_id = $1 FOR UPDATE", [id]).first else {
                 return nil
             }
@@ -162,15 +171,20 @@ public struct RunsSQL: Sendable {
         case notWaiting(String)
         /// tool_call ids that the run did not ask for, and the ones it asked for that are missing.
         case mismatch(unknown: [String], missing: [String])
+        /// The run waits for human input, not tool outputs.
+        case wrongKind(String)
     }
 
     /// Records the outputs of the tool calls a run waits for, and queues it again.
     public func submitToolOutputs(id: String, outputs: [JSON]) throws -> ToolOutputsOutcome? {
         try pool.transaction { c in
+            guard try Self.lockThread(ofRun: id, c) else { return nil }
             guard let row = try c.query("""
                 SELECT status, thread_id::text AS t, required_action FROM runs WHERE run_id = $1 FOR UPDATE
                 """, [id]).first else { return nil }
             guard row["status"] == "requires_action" else { return .notWaiting(row["status"]!) }
+            let kind = row.json("required_action")?["type"]?.stringValue ?? ""
+            guard kind == "submit_tool_outputs" else { return .wrongKind(kind) }
             let wanted = Set((row.json("required_action")?["tool_calls"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
             let given = outputs.compactMap { $0["tool_call_id"]?.stringValue }
             let unknown = given.filter { !wanted.contains($0) }
@@ -180,6 +194,33 @@ public struct RunsSQL: Sendable {
                 UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp()
                 WHERE run_id = $1 RETURNING \(Self.object) AS obj
                 """, [id, JSON.array(outputs).description])
+            try c.query(Self.refreshThreadStatus, [row["t"]!])
+            try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
+            return .resumed(r.objects().first!)
+        }
+    }
+
+    public enum ResumeOutcome: Sendable {
+        case resumed(JSON)
+        case notWaiting(String)
+        /// The run waits for tool outputs, not for human input.
+        case wrongKind(String)
+    }
+
+    /// Continues a run paused at a human node with the given input.
+    public func resume(id: String, input: JSON) throws -> ResumeOutcome? {
+        try pool.transaction { c in
+            guard try Self.lockThread(ofRun: id, c) else { return nil }
+            guard let row = try c.query("""
+                SELECT status, thread_id::text AS t, required_action FROM runs WHERE run_id = $1 FOR UPDATE
+                """, [id]).first else { return nil }
+            guard row["status"] == "requires_action" else { return .notWaiting(row["status"]!) }
+            let kind = row.json("required_action")?["type"]?.stringValue ?? ""
+            guard kind == "human_input" else { return .wrongKind(kind) }
+            let r = try c.query("""
+                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp()
+                WHERE run_id = $1 RETURNING \(Self.object) AS obj
+                """, [id, input.description])
             try c.query(Self.refreshThreadStatus, [row["t"]!])
             try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
             return .resumed(r.objects().first!)

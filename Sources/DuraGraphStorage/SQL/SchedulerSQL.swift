@@ -75,33 +75,38 @@ public struct SchedulerSQL: Sendable {
     /// Runs whose lease expired (their scheduler died): queued again to continue from their last
     /// checkpoint, or failed once they used `maxAttempts`.
     public func recoverExpired(maxAttempts: Int) throws -> [Recovered] {
-        try pool.transaction { c in
-            let rows = try c.query("""
-                WITH dead AS (
-                    SELECT run_id FROM runs WHERE status = 'in_progress' AND lease_expires_at < clock_timestamp()
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE runs r SET
-                    status = CASE WHEN r.attempt >= $1::int THEN 'failed' ELSE 'queued' END,
-                    error = CASE WHEN r.attempt >= $1::int
-                        THEN jsonb_build_object('code', 'lease_expired', 'message',
-                             'the run''s scheduler stopped responding ' || r.attempt || ' times; giving up')
-                        ELSE r.error END,
-                    ended_at = CASE WHEN r.attempt >= $1::int THEN clock_timestamp() ELSE NULL END,
-                    lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
-                FROM dead WHERE r.run_id = dead.run_id
-                RETURNING r.run_id::text AS id, r.thread_id::text AS t, r.status, r.error
-                """, [String(maxAttempts)]).all
-            for row in rows {
+        let expired = try pool.query("""
+            SELECT run_id::text AS id, thread_id::text AS t FROM runs
+            WHERE status = 'in_progress' AND lease_expires_at < clock_timestamp()
+            """).all
+        var out: [Recovered] = []
+        for e in expired {
+            // One transaction per run, thread locked first (the lock order of every writer).
+            let rec: Recovered? = try pool.transaction { c in
+                try c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [e["t"]!])
+                guard let row = try c.query("""
+                    UPDATE runs r SET
+                        status = CASE WHEN r.attempt >= $2::int THEN 'failed' ELSE 'queued' END,
+                        error = CASE WHEN r.attempt >= $2::int
+                            THEN jsonb_build_object('code', 'lease_expired', 'message',
+                                 'the run''s scheduler stopped responding ' || r.attempt || ' times; giving up')
+                            ELSE r.error END,
+                        ended_at = CASE WHEN r.attempt >= $2::int THEN clock_timestamp() ELSE NULL END,
+                        lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
+                    WHERE r.run_id = $1 AND r.status = 'in_progress' AND r.lease_expires_at < clock_timestamp()
+                    RETURNING r.status, r.error
+                    """, [e["id"]!, String(maxAttempts)]).first else { return nil }
                 if row["status"] == "failed" {
-                    try appendEventsNextSeq(c, runID: row["id"]!, type: "run.failed", data: row.json("error") ?? .null)
-                    try c.query(RunsSQL.refreshThreadStatus, [row["t"]!])
+                    try appendEventsNextSeq(c, runID: e["id"]!, type: "run.failed", data: row.json("error") ?? .null)
+                    try c.query(RunsSQL.refreshThreadStatus, [e["t"]!])
                 } else {
-                    try c.query("SELECT pg_notify($1, $2)", [RunsSQL.channel, row["id"]!])
+                    try c.query("SELECT pg_notify($1, $2)", [RunsSQL.channel, e["id"]!])
                 }
+                return Recovered(runID: e["id"]!, requeued: row["status"] == "queued")
             }
-            return rows.map { Recovered(runID: $0["id"]!, requeued: $0["status"] == "queued") }
+            if let rec { out.append(rec) }
         }
+        return out
     }
 
     /// Where a claimed run starts: its own latest checkpoint (a continuation), else the thread's
@@ -200,6 +205,7 @@ public struct SchedulerSQL: Sendable {
     public func finish(owner: String, runID: String, threadID: String, _ f: Finish, events: [Event], checkpoint: Checkpoint?,
                        newMessages: [JSON]) throws {
         try pool.transaction { c in
+            try c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [threadID])
             guard let row = try c.query("""
                 UPDATE runs r SET status = $3, output = $4::jsonb, error = $5::jsonb, required_action = $6::jsonb,
                     tool_outputs = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp(),

@@ -60,7 +60,7 @@ public struct ThreadsSQL: Sendable {
     /// Appends a message; nil when the thread does not exist; .conflict on a duplicate id.
     public func addMessage(threadID: String, id: String, role: String, content: JSON, extra: JSON) throws -> JSON? {
         try pool.transaction { c in
-            guard try !c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR UPDATE", [threadID]).rows.isEmpty else { return nil }
+            guard try !c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [threadID]).rows.isEmpty else { return nil }
             let r = try c.query("""
                 INSERT INTO thread_messages AS m (thread_id, message_id, role, content, extra)
                 VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)

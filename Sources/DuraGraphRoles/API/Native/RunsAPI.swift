@@ -11,6 +11,7 @@ struct RunsAPI {
     func register(_ api: APIBuilder) {
         let store = self.store
         let threads = self.threads
+        defer { Self.registerResume(api, store) }
         api.add(Operation(method: "POST", path: "/api/v1/runs", summary: "Create a run (queued)", tag: "runs",
                           body: "RunCreate", success: (201, "Run"))) { req in
             let f = Fields(try req.jsonObject())
@@ -84,10 +85,30 @@ struct RunsAPI {
             case .resumed(let r)?: return .json(200, r)
             case .notWaiting(let status)?:
                 throw HTTPError.conflict("run is \(status), not waiting for tool outputs", details: ["status": .string(status)])
+            case .wrongKind(let kind)?:
+                throw HTTPError.conflict("run waits for \(kind); use resume", details: ["required_action": .string(kind)])
             case .mismatch(let unknown, let missing)?:
                 throw HTTPError(422, "validation_error", "tool outputs do not match the run's pending tool calls",
                                 details: ["field": "tool_outputs", "unknown": .array(unknown.map(JSON.string)),
                                           "missing": .array(missing.map(JSON.string))])
+            }
+        }
+    }
+
+    static func registerResume(_ api: APIBuilder, _ store: RunsSQL) {
+        api.add(Operation(method: "POST", path: "/api/v1/runs/:run_id/resume",
+                          summary: "Resume a run paused for human input", tag: "runs",
+                          body: "RunResume", success: (200, "Run"))) { req in
+            let id = try req.uuidParam("run_id", resource: "run")
+            let f = Fields(try req.jsonObject())
+            guard let input = f.o["input"], input != .null else { throw HTTPError.validation("input", "input is required") }
+            switch try store.resume(id: id, input: input) {
+            case nil: throw HTTPError.notFound("run", id)
+            case .resumed(let r)?: return .json(200, r)
+            case .notWaiting(let status)?:
+                throw HTTPError.conflict("run is \(status), not waiting for input", details: ["status": .string(status)])
+            case .wrongKind(let kind)?:
+                throw HTTPError.conflict("run waits for \(kind); use submit_tool_outputs", details: ["required_action": .string(kind)])
             }
         }
     }

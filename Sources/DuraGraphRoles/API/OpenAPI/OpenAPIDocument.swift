@@ -133,6 +133,8 @@ enum OpenAPIDocument {
             "tool_outputs": ["type": "array", "items": obj(["tool_call_id": ["type": "string"], "output": anyValue],
                                                            required: ["tool_call_id", "output"])],
         ], required: ["tool_outputs"]),
+        "RunResume": obj(["input": ["description": "A string (added as a user message) or an object of state updates.",
+                                    "type": ["string", "object", "array", "number", "boolean"]]], required: ["input"]),
         "AssistantPage": page("Assistant"),
         "AssistantVersionPage": page("AssistantVersion"),
         "ThreadPage": page("Thread"),
