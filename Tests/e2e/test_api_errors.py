@@ -368,6 +368,29 @@ def test_run_on_unknown_thread_or_assistant_is_404(api, ids, body, resource):
     assert b["details"]["resource"] == resource
 
 
+def b64(s):
+    import base64
+    return base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/threads", "/api/v1/assistants", "/api/v1/runs", "/api/v1/threads/{thread_id}/runs"])
+@pytest.mark.parametrize("key", ["2026-13-45T99:99:99.000000Z", "2026-02-30T00:00:00.000000Z"])
+def test_forged_timestamp_cursor_with_impossible_date_is_422(api, ids, path, key):
+    """Such a cursor has the shape of a real one but no date behind it: a client error, not a 500."""
+    r = requests.get(api.base + path.format(**ids), params={"cursor": b64(f"{key}|{uuid.uuid4()}")})
+    assert_error(r, 422, "validation_error", field="cursor")
+
+
+@pytest.mark.parametrize("key", ["9999999999", "2147483648", "99999999999999999999"])
+def test_forged_version_cursor_out_of_range_is_422_or_empty(api, ids, key):
+    """A versions cursor above any version: an empty page or a 422, never a 500."""
+    r = requests.get(api.base + f"/api/v1/assistants/{ids['assistant_id']}/versions", params={"cursor": b64(f"{key}|{ids['assistant_id']}")})
+    if r.status_code == 200:
+        assert [v["version"] for v in r.json()["data"]] == [1]
+    else:
+        assert_error(r, 422, "validation_error", field="cursor")
+
+
 def test_uppercase_uuid_in_path_finds_the_resource(api, ids):
     r = requests.get(api.base + V1 + "/threads/" + ids["thread_id"].upper())
     assert r.status_code == 200 and r.json()["thread_id"] == ids["thread_id"]

@@ -134,8 +134,16 @@ private func remoteAddress(_ conn: OpaquePointer) -> String {
 }
 
 private func respond(_ conn: OpaquePointer, _ r: HTTPResponse) -> MHD_Result {
-    let resp = r.body.withUnsafeBytes {
-        MHD_create_response_from_buffer($0.count, UnsafeMutableRawPointer(mutating: $0.baseAddress), .RESPMEM_MUST_COPY)
+    let resp: OpaquePointer?
+    if let source = r.stream {
+        let s = StreamConnection(conn: conn, source: source)
+        resp = MHD_create_response_from_callback(UInt64.max /* MHD_SIZE_UNKNOWN */, 16 * 1024, streamReader,
+                                                 Unmanaged.passRetained(s).toOpaque(), streamFree)
+        s.begin()
+    } else {
+        resp = r.body.withUnsafeBytes {
+            MHD_create_response_from_buffer($0.count, UnsafeMutableRawPointer(mutating: $0.baseAddress), .RESPMEM_MUST_COPY)
+        }
     }
     guard let resp else { return .NO }
     for (k, v) in r.headers { _ = MHD_add_response_header(resp, k, v) }
@@ -149,4 +157,78 @@ private let requestCompleted: MHD_RequestCompletedCallback = { _, _, conCls, _ i
         Unmanaged<RequestState>.fromOpaque(p).release()
         conCls!.pointee = nil
     }
+}
+
+// MARK: - streamed bodies (SSE)
+
+/// Couples a StreamSource to one MHD connection with suspend/resume: the reader suspends the
+/// connection when the source has nothing; `wake` resumes it. One lock orders the two, so a wake
+/// can never slip between "nothing to read" and the suspend.
+final class StreamConnection: @unchecked Sendable {
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let conn: OpaquePointer
+    let source: StreamSource
+    private var suspended = false
+    private var woken = false
+    private var done = false
+    private var pending: [UInt8] = []
+    private var offset = 0
+
+    init(conn: OpaquePointer, source: StreamSource) {
+        self.conn = conn
+        self.source = source
+        pthread_mutex_init(lock, nil)
+    }
+    deinit { pthread_mutex_destroy(lock); lock.deallocate() }
+
+    func begin() {
+        source.start(wake: { [weak self] in self?.wake() })
+    }
+
+    func wake() {
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        if done { return }
+        if suspended {
+            suspended = false
+            MHD_resume_connection(conn)
+        } else {
+            woken = true
+        }
+    }
+
+    /// MHD_ContentReaderCallback: bytes copied, 0 after suspending, or -1 at the end.
+    func read(into buf: UnsafeMutablePointer<CChar>, max: Int) -> Int {
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        while offset >= pending.count {
+            woken = false
+            guard let next = source.read(max: max) else { return -1 }   // MHD_CONTENT_READER_END_OF_STREAM
+            if next.isEmpty {
+                if woken { continue }
+                suspended = true
+                MHD_suspend_connection(conn)
+                return 0
+            }
+            pending = next
+            offset = 0
+        }
+        let n = min(max, pending.count - offset)
+        pending.withUnsafeBytes { src in UnsafeMutableRawPointer(buf).copyMemory(from: src.baseAddress! + offset, byteCount: n) }
+        offset += n
+        return n
+    }
+
+    func close() {
+        pthread_mutex_lock(lock)
+        done = true
+        pthread_mutex_unlock(lock)
+        source.finish()
+    }
+}
+
+private let streamReader: MHD_ContentReaderCallback = { cls, _, buf, max in
+    Unmanaged<StreamConnection>.fromOpaque(cls!).takeUnretainedValue().read(into: buf!, max: max)
+}
+
+private let streamFree: MHD_ContentReaderFreeCallback = { cls in
+    Unmanaged<StreamConnection>.fromOpaque(cls!).takeRetainedValue().close()
 }

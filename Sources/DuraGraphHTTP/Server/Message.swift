@@ -21,10 +21,23 @@ public struct HTTPRequest: Sendable {
     public func param(_ name: String) -> String { pathParams[name] ?? "" }
 }
 
+/// A response body produced over time (Server-Sent Events). The server reads it when the client
+/// can take data and suspends the connection (no thread held) while `read` has nothing.
+public protocol StreamSource: AnyObject, Sendable {
+    /// Called by the server once: `wake` resumes the connection when new data is ready.
+    func start(wake: @escaping @Sendable () -> Void)
+    /// Up to `max` bytes now; [] = nothing yet (the connection sleeps until wake); nil = the end.
+    func read(max: Int) -> [UInt8]?
+    /// The connection is gone (finished or the client left).
+    func finish()
+}
+
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// When set, the body is streamed from it instead of `body`.
+    public var stream: StreamSource?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -42,6 +55,13 @@ public struct HTTPResponse: Sendable {
     }
 
     public static func empty(_ status: Int) -> HTTPResponse { HTTPResponse(status: status) }
+
+    public static func eventStream(_ source: StreamSource, headers: [(String, String)] = []) -> HTTPResponse {
+        var r = HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+                                                    ("X-Accel-Buffering", "no")] + headers)
+        r.stream = source
+        return r
+    }
 
     public func header(_ name: String) -> String? {
         headers.last(where: { $0.0.lowercased() == name.lowercased() })?.1

@@ -8,6 +8,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
     public let name = "api"
     public let channels = [Channel.runEvents]
     private var server: HTTPServer?
+    private var hub: StreamHub?
     private let draining = Atomic<Bool>(false)
 
     public init() {}
@@ -22,6 +23,9 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         AssistantsAPI(store: AssistantsSQL(pool: pool)).register(api)
         ThreadsAPI(store: ThreadsSQL(pool: pool)).register(api)
         RunsAPI(store: RunsSQL(pool: pool), threads: ThreadsSQL(pool: pool)).register(api)
+        let hub = StreamHub(events: EventsSQL(pool: pool), stop: ctx.stop)
+        self.hub = hub
+        NativeStreamAPI(hub: hub, threads: ThreadsSQL(pool: pool)).register(api)
         var ops = api.operations
         ops.append(Operation(method: "GET", path: "/api/v1/openapi.json", summary: "This OpenAPI document", tag: "meta",
                              success: (200, nil)))
@@ -37,6 +41,12 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         self.server = server
         Log.info("listening", ["address": .string("\(s.apiHost):\(server.port)")])
     }
+
+    public func notified(channel: String, payload: String) {
+        if channel == Channel.runEvents { hub?.notified(payload) }
+    }
+
+    public func caughtUp() { hub?.resync() }
 
     public func drain(_ ctx: RoleContext) {
         draining.store(true, ordering: .relaxed)

@@ -105,14 +105,19 @@ public enum Schema {
         -- At most one executing run per thread, whatever the schedulers do.
         CREATE UNIQUE INDEX runs_one_in_progress_per_thread ON runs (thread_id) WHERE status = 'in_progress';
 
+        -- The run's ordered event log (seq per run). event_id orders a thread's events across its
+        -- runs (thread streams); runs of one thread execute one at a time, so it is gap-free in practice.
         CREATE TABLE run_events (
+            event_id   bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
             run_id     uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
+            thread_id  uuid NOT NULL,
             seq        bigint NOT NULL,
             type       text NOT NULL,
             data       jsonb NOT NULL DEFAULT '{}',
             created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (run_id, seq)
         );
+        CREATE INDEX run_events_thread ON run_events (thread_id, event_id);
 
         -- Thread state after each step: how a crashed run continues, and the thread's history.
         CREATE TABLE checkpoints (

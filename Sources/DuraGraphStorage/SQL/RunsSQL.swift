@@ -191,7 +191,8 @@ public struct RunsSQL: Sendable {
             let missing = wanted.subtracting(given).sorted()
             if !unknown.isEmpty || !missing.isEmpty { return .mismatch(unknown: unknown, missing: missing) }
             let r = try c.query("""
-                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp()
+                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp(),
+                    attempt = 0
                 WHERE run_id = $1 RETURNING \(Self.object) AS obj
                 """, [id, JSON.array(outputs).description])
             try c.query(Self.refreshThreadStatus, [row["t"]!])
@@ -218,7 +219,8 @@ public struct RunsSQL: Sendable {
             let kind = row.json("required_action")?["type"]?.stringValue ?? ""
             guard kind == "human_input" else { return .wrongKind(kind) }
             let r = try c.query("""
-                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp()
+                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp(),
+                    attempt = 0
                 WHERE run_id = $1 RETURNING \(Self.object) AS obj
                 """, [id, input.description])
             try c.query(Self.refreshThreadStatus, [row["t"]!])

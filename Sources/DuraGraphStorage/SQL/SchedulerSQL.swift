@@ -253,16 +253,18 @@ public struct SchedulerSQL: Sendable {
         guard let last = events.last else { return }
         let arr = JSON.array(events.map { ["seq": .int($0.seq), "type": .string($0.type), "data": $0.data] })
         try c.query("""
-            INSERT INTO run_events (run_id, seq, type, data)
-            SELECT $1, (e->>'seq')::bigint, e->>'type', e->'data' FROM jsonb_array_elements($2::jsonb) e
+            INSERT INTO run_events (run_id, thread_id, seq, type, data)
+            SELECT $1, (SELECT thread_id FROM runs WHERE run_id = $1), (e->>'seq')::bigint, e->>'type', e->'data'
+            FROM jsonb_array_elements($2::jsonb) e
             """, [runID, arr.description])
         try c.query("SELECT pg_notify($1, $2)", [Self.eventsChannel, "\(runID):\(last.seq)"])
     }
 
     func appendEventsNextSeq(_ c: PGConnection, runID: String, type: String, data: JSON) throws {
         let r = try c.query("""
-            INSERT INTO run_events (run_id, seq, type, data)
-            SELECT $1, coalesce(max(seq), 0) + 1, $2, $3::jsonb FROM run_events WHERE run_id = $1
+            INSERT INTO run_events (run_id, thread_id, seq, type, data)
+            SELECT $1, (SELECT thread_id FROM runs WHERE run_id = $1), coalesce(max(seq), 0) + 1, $2, $3::jsonb
+            FROM run_events WHERE run_id = $1
             RETURNING seq
             """, [runID, type, data.description])
         try c.query("SELECT pg_notify($1, $2)", [Self.eventsChannel, "\(runID):\(r.first?["seq"] ?? "0")"])

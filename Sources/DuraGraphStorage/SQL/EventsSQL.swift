@@ -1,0 +1,46 @@
+import DuraGraphCore
+
+/// Reading the run event log (the scheduler writes it, see SchedulerSQL).
+public struct EventsSQL: Sendable {
+    let pool: PGPool
+    public init(pool: PGPool) { self.pool = pool }
+
+    public struct Event: Sendable {
+        public let eventID: Int64
+        public let runID: String
+        public let threadID: String
+        public let seq: Int64
+        public let type: String
+        public let ts: String
+        public let data: JSON
+    }
+
+    static let columns = """
+        e.event_id, e.run_id::text AS run_id, e.thread_id::text AS thread_id, e.seq, e.type, duragraph_ts(e.created_at) AS ts, e.data
+        """
+
+    /// Events of one run with seq > `after`, in order.
+    public func run(_ runID: String, after: Int64, limit: Int = 1000) throws -> [Event] {
+        try pool.query("""
+            SELECT \(Self.columns) FROM run_events e WHERE e.run_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3
+            """, [runID, String(after), String(limit)]).all.map(Self.event)
+    }
+
+    /// Events of every run of a thread with event_id > `after`, in order.
+    public func thread(_ threadID: String, after: Int64, limit: Int = 1000) throws -> [Event] {
+        try pool.query("""
+            SELECT \(Self.columns) FROM run_events e WHERE e.thread_id = $1 AND e.event_id > $2 ORDER BY e.event_id LIMIT $3
+            """, [threadID, String(after), String(limit)]).all.map(Self.event)
+    }
+
+    /// The run's thread and status, or nil when the run does not exist.
+    public func runInfo(_ runID: String) throws -> (threadID: String, status: String)? {
+        guard let r = try pool.query("SELECT thread_id::text AS t, status FROM runs WHERE run_id = $1", [runID]).first else { return nil }
+        return (r["t"]!, r["status"]!)
+    }
+
+    static func event(_ r: PGRow) -> Event {
+        Event(eventID: r.int("event_id") ?? 0, runID: r["run_id"]!, threadID: r["thread_id"]!, seq: r.int("seq") ?? 0,
+              type: r["type"]!, ts: r["ts"] ?? "", data: r.json("data") ?? .null)
+    }
+}
