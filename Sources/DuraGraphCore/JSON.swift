@@ -244,6 +244,7 @@ extension JSON {
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
             if isInt, let v = Int64(text) { return .int(v) }
             guard let d = Double(text) else { throw error("invalid number") }
+            guard d.isFinite else { throw error("number out of range") }
             return .double(d)
         }
 

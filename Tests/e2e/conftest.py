@@ -132,8 +132,9 @@ class Process:
 
 @pytest.fixture(scope="session")
 def api():
-    """A `duragraph serve` against its own database on the test cluster, for the API tests."""
-    p = Process("serve", database_url=fresh_database("api"))
+    """The api role alone against its own database, for the API tests: no scheduler runs, so runs
+    stay queued and the API's own behaviour (multitask strategies, cancel) is deterministic."""
+    p = Process("api", database_url=fresh_database("api"))
     try:
         p.wait_healthy()
         yield p

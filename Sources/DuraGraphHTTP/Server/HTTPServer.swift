@@ -71,7 +71,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, conn, url, method,
         conCls!.pointee = Unmanaged.passRetained(RequestState()).toOpaque()
         if let cl = MHD_lookup_connection_value(conn, .HEADER_KIND, "Content-Length"),
            let n = Int(String(cString: cl)), n > server.options.maxBodyBytes {
-            return respond(conn!, tooLarge(server))
+            return respond(conn!, tooLarge(server, conn!))
         }
         return .YES
     }
@@ -89,7 +89,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, conn, url, method,
         uploadSize!.pointee = 0
         return .YES
     }
-    if state.tooLarge { return respond(conn!, tooLarge(server)) }
+    if state.tooLarge { return respond(conn!, tooLarge(server, conn!)) }
 
     var headers: [String: String] = [:]
     withUnsafeMutablePointer(to: &headers) { hp in
@@ -113,9 +113,14 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, conn, url, method,
     return respond(conn!, server.handle(req))
 }
 
-private func tooLarge(_ server: HTTPServer) -> HTTPResponse {
-    HTTPError(413, "payload_too_large", "Request body exceeds \(server.options.maxBodyBytes) bytes",
-              details: ["limit_bytes": .int(Int64(server.options.maxBodyBytes))]).response
+/// Refused before the router sees it, so it gets its request id here.
+private func tooLarge(_ server: HTTPServer, _ conn: OpaquePointer) -> HTTPResponse {
+    var r = HTTPError(413, "payload_too_large", "Request body exceeds \(server.options.maxBodyBytes) bytes",
+                      details: ["limit_bytes": .int(Int64(server.options.maxBodyBytes))]).response
+    let given = MHD_lookup_connection_value(conn, .HEADER_KIND, "X-Request-ID").map { String(cString: $0) }
+    r.headers.append(("X-Request-ID", requestID(given)))
+    Log.info("http", ["status": 413, "request_id": .string(r.headers.last!.1), "route": "unmatched"])
+    return r
 }
 
 /// Echo a sane client-supplied X-Request-ID, else generate one.

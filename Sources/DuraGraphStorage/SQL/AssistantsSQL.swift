@@ -75,13 +75,24 @@ public struct AssistantsSQL: Sendable {
         }
     }
 
+    /// Deletes the assistant, its versions and its runs; the threads those runs kept busy get their
+    /// status recomputed.
     public func delete(id: String) throws -> Bool {
-        try pool.query("DELETE FROM assistants WHERE assistant_id = $1", [id]).affected > 0
+        try pool.transaction { c in
+            let threads = try c.query("""
+                SELECT t.thread_id::text AS t FROM threads t
+                WHERE t.thread_id IN (SELECT thread_id FROM runs WHERE assistant_id = $1)
+                ORDER BY t.thread_id FOR NO KEY UPDATE
+                """, [id]).all.map { $0["t"]! }
+            guard try c.query("DELETE FROM assistants WHERE assistant_id = $1", [id]).affected > 0 else { return false }
+            for t in threads { try c.query(RunsSQL.refreshThreadStatus, [t]) }
+            return true
+        }
     }
 
     /// Newest first; filters: metadata containment, graph_id, name.
     public func list(limit: Int, cursor: Cursor?, metadata: JSON?, graphID: String?, name: String?) throws -> Page {
-        let r = try pool.query("""
+        let r = try withCursor(cursor) { try pool.query("""
             SELECT \(Self.object) AS obj, duragraph_ts(a.created_at) AS k, a.assistant_id::text AS id
             FROM assistants a
             WHERE ($1::timestamptz IS NULL OR (a.created_at, a.assistant_id) < ($1::timestamptz, $2::uuid))
@@ -90,13 +101,13 @@ public struct AssistantsSQL: Sendable {
               AND ($5::text IS NULL OR a.name = $5)
             ORDER BY a.created_at DESC, a.assistant_id DESC
             LIMIT $6
-            """, [cursor?.key, cursor?.id, metadata?.description, graphID, name, String(limit + 1)])
+            """, [cursor?.key, cursor?.id, metadata?.description, graphID, name, String(limit + 1)]) }
         return makePage(r, limit: limit) { Cursor(key: $0["k"]!, id: $0["id"]!) }
     }
 
     /// Versions of one assistant, newest first.
     public func versions(id: String, limit: Int, cursor: Cursor?) throws -> Page {
-        let r = try pool.query("""
+        let r = try withCursor(cursor) { try pool.query("""
             SELECT jsonb_build_object('assistant_id', v.assistant_id, 'version', v.version, 'name', v.name,
                        'description', v.description, 'graph_id', v.graph_id, 'config', v.config,
                        'metadata', v.metadata, 'created_at', duragraph_ts(v.created_at)) AS obj,
@@ -105,7 +116,7 @@ public struct AssistantsSQL: Sendable {
             WHERE v.assistant_id = $1 AND ($2::int IS NULL OR v.version < $2::int)
             ORDER BY v.version DESC
             LIMIT $3
-            """, [id, cursor?.key, String(limit + 1)])
+            """, [id, cursor?.key, String(limit + 1)]) }
         return makePage(r, limit: limit) { Cursor(key: $0["k"]!, id: id) }
     }
 }

@@ -52,6 +52,16 @@ public enum StoreError: Error, Sendable, Equatable {
     case badCursor
 }
 
+/// A forged cursor can pass the format check and still be out of range for PostgreSQL (Feb 30,
+/// a version above 2^31): data exceptions (SQLSTATE class 22) of a cursor query are a bad cursor.
+func withCursor<T>(_ cursor: Cursor?, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as PGError where cursor != nil && e.sqlState?.hasPrefix("22") == true {
+        throw StoreError.badCursor
+    }
+}
+
 extension PGResult {
     /// Rows whose single column `obj` is a JSON object built by PostgreSQL.
     func objects() -> [JSON] { rows.compactMap { $0.first.flatMap { $0 }.flatMap { try? JSON.parse($0) } } }

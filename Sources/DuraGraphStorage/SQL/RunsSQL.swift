@@ -117,7 +117,7 @@ public struct RunsSQL: Sendable {
 
     /// Newest first, optionally one thread's and one status.
     public func list(threadID: String?, status: String?, limit: Int, cursor: Cursor?) throws -> Page {
-        let r = try pool.query("""
+        let r = try withCursor(cursor) { try pool.query("""
             SELECT \(Self.object) AS obj, duragraph_ts(r.created_at) AS k, r.run_id::text AS id
             FROM runs r
             WHERE ($1::uuid IS NULL OR r.thread_id = $1::uuid)
@@ -125,7 +125,7 @@ public struct RunsSQL: Sendable {
               AND ($3::timestamptz IS NULL OR (r.created_at, r.run_id) < ($3::timestamptz, $4::uuid))
             ORDER BY r.created_at DESC, r.run_id DESC
             LIMIT $5
-            """, [threadID, status, cursor?.key, cursor?.id, String(limit + 1)])
+            """, [threadID, status, cursor?.key, cursor?.id, String(limit + 1)]) }
         return makePage(r, limit: limit) { Cursor(key: $0["k"]!, id: $0["id"]!) }
     }
 

@@ -43,7 +43,7 @@ public struct ThreadsSQL: Sendable {
     }
 
     public func list(limit: Int, cursor: Cursor?, metadata: JSON?, status: String?) throws -> Page {
-        let r = try pool.query("""
+        let r = try withCursor(cursor) { try pool.query("""
             SELECT \(Self.object) AS obj, duragraph_ts(t.created_at) AS k, t.thread_id::text AS id
             FROM threads t
             WHERE ($1::timestamptz IS NULL OR (t.created_at, t.thread_id) < ($1::timestamptz, $2::uuid))
@@ -51,7 +51,7 @@ public struct ThreadsSQL: Sendable {
               AND ($4::text IS NULL OR t.status = $4)
             ORDER BY t.created_at DESC, t.thread_id DESC
             LIMIT $5
-            """, [cursor?.key, cursor?.id, metadata?.description, status, String(limit + 1)])
+            """, [cursor?.key, cursor?.id, metadata?.description, status, String(limit + 1)]) }
         return makePage(r, limit: limit) { Cursor(key: $0["k"]!, id: $0["id"]!) }
     }
 
@@ -75,13 +75,13 @@ public struct ThreadsSQL: Sendable {
 
     /// Messages in conversation order (oldest first); the cursor is the last sequence number read.
     public func messages(threadID: String, limit: Int, cursor: Cursor?) throws -> Page {
-        let r = try pool.query("""
+        let r = try withCursor(cursor) { try pool.query("""
             SELECT \(Self.message) AS obj, m.seq::text AS k
             FROM thread_messages m
             WHERE m.thread_id = $1 AND ($2::bigint IS NULL OR m.seq > $2::bigint)
             ORDER BY m.seq
             LIMIT $3
-            """, [threadID, cursor?.key, String(limit + 1)])
+            """, [threadID, cursor?.key, String(limit + 1)]) }
         return makePage(r, limit: limit) { Cursor(key: $0["k"]!, id: threadID) }
     }
 }

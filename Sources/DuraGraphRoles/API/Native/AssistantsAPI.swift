@@ -31,9 +31,9 @@ struct AssistantsAPI {
                                   .init(name: "name", schema: ["type": "string"], description: "Only this exact name.")],
                           success: (200, "AssistantPage"))) { req in
             let q = try ListQuery(req)
-            let page = try store.list(limit: q.limit, cursor: try q.timestampCursor(), metadata: try req.metadataFilter(),
+            let page = try mapStore { try store.list(limit: q.limit, cursor: try q.timestampCursor(), metadata: try req.metadataFilter(),
                                       graphID: req.queryValue("graph_id").flatMap { $0.isEmpty ? nil : $0 },
-                                      name: req.queryValue("name").flatMap { $0.isEmpty ? nil : $0 })
+                                      name: req.queryValue("name").flatMap { $0.isEmpty ? nil : $0 }) }
             return pageResponse(page)
         }
         api.add(Operation(method: "GET", path: "/api/v1/assistants/:assistant_id", summary: "Get an assistant", tag: "assistants",
@@ -74,7 +74,7 @@ struct AssistantsAPI {
             let id = try req.uuidParam("assistant_id", resource: "assistant")
             let q = try ListQuery(req)
             guard try store.exists(id: id) else { throw HTTPError.notFound("assistant", id) }
-            return pageResponse(try store.versions(id: id, limit: q.limit, cursor: try q.integerCursor()))
+            return pageResponse(try mapStore { try store.versions(id: id, limit: q.limit, cursor: try q.integerCursor()) })
         }
     }
 

@@ -39,8 +39,8 @@ struct RunsAPI {
                 guard Random.isUUID(t) else { throw HTTPError.validation("thread_id", "thread_id must be a UUID") }
                 threadID = t
             }
-            return pageResponse(try store.list(threadID: threadID, status: try req.enumQuery("status", RunsSQL.statuses),
-                                               limit: q.limit, cursor: try q.timestampCursor()))
+            return pageResponse(try mapStore { try store.list(threadID: threadID, status: try req.enumQuery("status", RunsSQL.statuses),
+                                               limit: q.limit, cursor: try q.timestampCursor()) })
         }
         api.add(Operation(method: "GET", path: "/api/v1/runs/:run_id", summary: "Get a run", tag: "runs",
                           success: (200, "Run"))) { req in
@@ -55,7 +55,7 @@ struct RunsAPI {
             let status = try req.enumQuery("status", RunsSQL.statuses)
             let cursor = try q.timestampCursor()
             guard try threads.get(id: threadID) != nil else { throw HTTPError.notFound("thread", threadID) }
-            return pageResponse(try store.list(threadID: threadID, status: status, limit: q.limit, cursor: cursor))
+            return pageResponse(try mapStore { try store.list(threadID: threadID, status: status, limit: q.limit, cursor: cursor) })
         }
         api.add(Operation(method: "POST", path: "/api/v1/runs/:run_id/cancel",
                           summary: "Cancel a run (at once when queued; within a second when running)", tag: "runs",

@@ -22,8 +22,8 @@ struct ThreadsAPI {
                                         description: "Only threads in this status.")],
                           success: (200, "ThreadPage"))) { req in
             let q = try ListQuery(req)
-            return pageResponse(try store.list(limit: q.limit, cursor: try q.timestampCursor(), metadata: try req.metadataFilter(),
-                                               status: try req.enumQuery("status", Self.statuses)))
+            return pageResponse(try mapStore { try store.list(limit: q.limit, cursor: try q.timestampCursor(), metadata: try req.metadataFilter(),
+                                               status: try req.enumQuery("status", Self.statuses)) })
         }
         api.add(Operation(method: "GET", path: "/api/v1/threads/:thread_id", summary: "Get a thread", tag: "threads",
                           success: (200, "Thread"))) { req in
@@ -74,7 +74,7 @@ struct ThreadsAPI {
             let threadID = try req.uuidParam("thread_id", resource: "thread")
             let q = try ListQuery(req)
             guard try store.get(id: threadID) != nil else { throw HTTPError.notFound("thread", threadID) }
-            return pageResponse(try store.messages(threadID: threadID, limit: q.limit, cursor: try q.integerCursor()))
+            return pageResponse(try mapStore { try store.messages(threadID: threadID, limit: q.limit, cursor: try q.integerCursor()) })
         }
     }
 }
