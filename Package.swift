@@ -23,15 +23,17 @@ let package = Package(
         .target(name: "DuraGraphStorage", dependencies: ["DuraGraphCore", "CLibPQ"]),
         // Graphs as data, the state and its reducers, node kinds, LLM providers over libcurl.
         .target(name: "DuraGraphEngine", dependencies: ["DuraGraphCore", "CCurl"]),
+        // Webhook delivery mechanics: Standard Webhooks signatures, the SSRF address policy, the libcurl sender.
+        .target(name: "DuraGraphWebhooks", dependencies: ["DuraGraphCore", "CCurl", "COpenSSL", "CShims"]),
         // libmicrohttpd: server, router, request/response, JSON errors.
         .target(name: "DuraGraphHTTP", dependencies: ["DuraGraphCore", "CMicroHTTPD", "CShims"]),
         // The processes: supervisor, api, scheduler, webhook-dispatcher, metrics.
         .target(name: "DuraGraphRoles",
-                dependencies: ["DuraGraphCore", "DuraGraphStorage", "DuraGraphHTTP", "DuraGraphEngine", "CSystemd", "CShims"]),
+                dependencies: ["DuraGraphCore", "DuraGraphStorage", "DuraGraphHTTP", "DuraGraphEngine", "DuraGraphWebhooks", "CSystemd", "CShims"]),
         .executableTarget(name: "duragraph", dependencies: ["DuraGraphRoles", "DuraGraphCore"]),
 
         .testTarget(name: "DuraGraphCoreTests", dependencies: ["DuraGraphCore", "DuraGraphHTTP"]),
         .testTarget(name: "DuraGraphStorageTests", dependencies: ["DuraGraphStorage"]),
-        .testTarget(name: "DuraGraphEngineTests", dependencies: ["DuraGraphEngine"]),
+        .testTarget(name: "DuraGraphEngineTests", dependencies: ["DuraGraphEngine", "DuraGraphWebhooks"]),
     ]
 )

@@ -95,3 +95,11 @@ int dg_client_address(struct MHD_Connection *conn, char *buf, size_t len) {
         return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)len) ? 0 : -1;
     return -1;
 }
+
+long long dg_parse_http_date(const char *s) {
+    struct tm t;
+    memset(&t, 0, sizeof t);
+    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &t);
+    if (!end) return -1;
+    return (long long)timegm(&t);
+}

@@ -134,6 +134,14 @@ public struct Settings: Sendable {
     public var anthropicKey: String?
     public var llmTimeout: Double
     public var llmMaxRetries: Int
+    public var webhookConcurrency: Int
+    public var webhookTimeout: Double
+    public var webhookRetrySchedule: [Double]
+    public var webhookDisableAfter: Double
+    public var webhookAllowedCIDRs: String
+    public var webhookSecret: String?
+    public var webhookRotationGrace: Double
+    public var webhookPollInterval: Double
 
     public init(_ c: Config) throws(ConfigError) {
         databaseURL = c.optional("DATABASE_URL")
@@ -168,6 +176,18 @@ public struct Settings: Sendable {
         anthropicKey = c.optional("ANTHROPIC_API_KEY")
         llmTimeout = try c.double("LLM_TIMEOUT", 120, range: 1...3600)
         llmMaxRetries = try c.int("LLM_MAX_RETRIES", 2, range: 0...10)
+        webhookConcurrency = try c.int("WEBHOOK_CONCURRENCY", 16, range: 1...512)
+        webhookTimeout = try c.double("WEBHOOK_TIMEOUT", 15, range: 0.1...300)
+        let schedule = c.string("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000")
+        webhookRetrySchedule = schedule.split(separator: ",").compactMap { Double($0.trimmingSpaces()) }
+        guard webhookRetrySchedule.count == schedule.split(separator: ",").count, webhookRetrySchedule.allSatisfy({ $0 >= 0 }) else {
+            throw ConfigError("WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, got \"\(schedule)\"")
+        }
+        webhookDisableAfter = try c.double("WEBHOOK_DISABLE_AFTER", 5 * 86400, range: 1...365 * 86400)
+        webhookAllowedCIDRs = c.string("WEBHOOK_ALLOWED_CIDRS", "")
+        webhookSecret = c.optional("WEBHOOK_SECRET")
+        webhookRotationGrace = try c.double("WEBHOOK_SECRET_ROTATION_GRACE", 86400, range: 0...30 * 86400)
+        webhookPollInterval = try c.double("WEBHOOK_POLL_INTERVAL", 1, range: 0.05...600)
         for (name, host) in [("API_HOST", apiHost), ("METRICS_HOST", metricsHost)] {
             var a = in_addr()
             if inet_pton(AF_INET, host, &a) != 1 { throw ConfigError("\(name) must be an IPv4 address, got \"\(host)\"") }
@@ -191,10 +211,12 @@ public func readFile(_ path: String) -> String? {
 }
 
 extension StringProtocol {
+    /// Trims spaces, tabs and line ends ("\r\n" is one Character in Swift, so it is listed).
     public func trimmingSpaces() -> String {
+        let ws: Set<Character> = [" ", "\t", "\r", "\n", "\r\n"]
         var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
+        while let f = s.first, ws.contains(f) { s = s.dropFirst() }
+        while let l = s.last, ws.contains(l) { s = s.dropLast() }
         return String(s)
     }
 }

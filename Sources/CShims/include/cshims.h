@@ -28,3 +28,6 @@ void dg_set_thread_name(const char *name);
 
 /* The peer's address as text (MHD_get_connection_info is variadic). 0 on success. */
 int dg_client_address(struct MHD_Connection *conn, char *buf, size_t len);
+
+/* An HTTP date (IMF-fixdate) as Unix seconds, or -1 (strptime/timegm are not in Swift's Glibc). */
+long long dg_parse_http_date(const char *s);

@@ -72,7 +72,6 @@ enum HTTPClient {
                     if parts.count > 1, let s = Int(parts[1]) { t.status = s; t.headers = [:] }
                 } else if let colon = line.firstIndex(of: ":") {
                     t.headers[line[..<colon].lowercased()] = String(line[line.index(after: colon)...]).trimmingSpaces()
-                        .trimmingCharacters(in: "\r\n")
                 }
                 return count
             })

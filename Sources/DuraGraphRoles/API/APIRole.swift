@@ -1,6 +1,7 @@
 import DuraGraphCore
 import DuraGraphHTTP
 import DuraGraphStorage
+import DuraGraphWebhooks
 import Synchronization
 
 /// The `api` role: HTTP on API_HOST:API_PORT.
@@ -23,6 +24,8 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         AssistantsAPI(store: AssistantsSQL(pool: pool)).register(api)
         ThreadsAPI(store: ThreadsSQL(pool: pool)).register(api)
         RunsAPI(store: RunsSQL(pool: pool), threads: ThreadsSQL(pool: pool)).register(api)
+        WebhooksAPI(store: WebhooksSQL(pool: pool), policy: try AddressPolicy(allowedCIDRs: ctx.settings.webhookAllowedCIDRs),
+                    rotationGrace: ctx.settings.webhookRotationGrace).register(api)
         let hub = StreamHub(events: EventsSQL(pool: pool), stop: ctx.stop)
         self.hub = hub
         NativeStreamAPI(hub: hub, threads: ThreadsSQL(pool: pool)).register(api)

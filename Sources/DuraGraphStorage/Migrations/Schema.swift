@@ -134,5 +134,62 @@ public enum Schema {
         CREATE INDEX checkpoints_thread ON checkpoints (thread_id, created_at DESC);
         CREATE INDEX checkpoints_run ON checkpoints (run_id, created_at DESC);
         """),
+        Migration(version: 2, name: "webhooks", sql: """
+        CREATE TABLE webhooks (
+            webhook_id    uuid PRIMARY KEY,
+            url           text NOT NULL,
+            events        text[] NOT NULL,
+            -- [{"secret": "whsec_...", "expires_at": null | timestamp}]: the first is current; the
+            -- others are previous secrets still signing during a rotation.
+            secrets       jsonb NOT NULL,
+            description   text,
+            metadata      jsonb NOT NULL DEFAULT '{}',
+            enabled       boolean NOT NULL DEFAULT true,
+            disabled_reason text,
+            failing_since timestamptz,
+            created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX webhooks_page ON webhooks (created_at DESC, webhook_id DESC);
+
+        -- One row per (event, endpoint): the outbox. Written in the transaction that changed the run.
+        CREATE TABLE webhook_deliveries (
+            delivery_id     uuid PRIMARY KEY,
+            webhook_id      uuid REFERENCES webhooks ON DELETE CASCADE,
+            url             text NOT NULL,
+            run_id          uuid,
+            event_type      text NOT NULL,
+            payload         jsonb NOT NULL,
+            status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'succeeded', 'failed')),
+            attempts        integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            lease_owner     text,
+            lease_expires_at timestamptz,
+            last_status_code integer,
+            last_error      text,
+            created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+            completed_at    timestamptz
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX webhook_deliveries_page ON webhook_deliveries (webhook_id, created_at DESC, delivery_id DESC);
+
+        CREATE TABLE webhook_attempts (
+            delivery_id  uuid NOT NULL REFERENCES webhook_deliveries ON DELETE CASCADE,
+            attempt      integer NOT NULL,
+            started_at   timestamptz NOT NULL,
+            status_code  integer,
+            duration_ms  double precision NOT NULL,
+            error        text,
+            response_body text,
+            PRIMARY KEY (delivery_id, attempt)
+        );
+
+        -- Server-wide values generated once (the signing secret of per-run webhook URLs).
+        CREATE TABLE server_settings (
+            key   text PRIMARY KEY,
+            value text NOT NULL
+        );
+        """),
     ]
 }

@@ -78,6 +78,7 @@ public struct RunsSQL: Sendable {
                 """, [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
                       n.multitaskStrategy, n.webhook])
             try c.query(Self.refreshThreadStatus, [n.threadID])
+            try WebhooksSQL.enqueue(c, runID: id, event: "run.created")
             try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
             return r.objects().first!
         }
@@ -90,10 +91,12 @@ public struct RunsSQL: Sendable {
         if delete {
             try c.query("DELETE FROM runs WHERE thread_id = $1 AND status IN ('queued', 'requires_action')", [threadID])
         } else {
-            try c.query("""
+            let stopped = try c.query("""
                 UPDATE runs SET status = 'cancelled', error = $2::jsonb, ended_at = clock_timestamp(), updated_at = clock_timestamp()
                 WHERE thread_id = $1 AND status IN ('queued', 'requires_action')
+                RETURNING run_id::text AS id
                 """, [threadID, reason])
+            for row in stopped.all { try WebhooksSQL.enqueue(c, runID: row["id"]!, event: "run.cancelled") }
         }
         let running = try c.query("""
             UPDATE runs SET cancel_requested = true, delete_on_cancel = $2::boolean, updated_at = clock_timestamp()
@@ -152,6 +155,7 @@ public struct RunsSQL: Sendable {
                     WHERE run_id = $1 RETURNING \(Self.object) AS obj
                     """, [id])
                 try c.query(Self.refreshThreadStatus, [row["t"]!])
+                try WebhooksSQL.enqueue(c, runID: id, event: "run.cancelled")
                 return .cancelled(r.objects().first!)
             case "in_progress":
                 let r = try c.query("""

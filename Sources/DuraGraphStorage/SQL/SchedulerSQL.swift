@@ -28,32 +28,37 @@ public struct SchedulerSQL: Sendable {
     /// Claims up to `limit` queued runs, oldest first, never two of one thread, never one whose
     /// thread already has an executing run.
     public func claim(owner: String, limit: Int, leaseSeconds: Double) throws -> [Claimed] {
-        let r = try pool.query("""
-            WITH c AS (
-                SELECT r.run_id FROM runs r
-                WHERE r.status = 'queued'
-                  AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id AND x.status = 'in_progress')
-                  AND NOT EXISTS (SELECT 1 FROM runs y WHERE y.thread_id = r.thread_id AND y.status = 'queued'
-                                  AND (y.created_at, y.run_id) < (r.created_at, r.run_id))
-                ORDER BY r.created_at
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE runs u SET status = 'in_progress', lease_owner = $1,
-                lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8),
-                attempt = u.attempt + 1, started_at = coalesce(u.started_at, clock_timestamp()), updated_at = clock_timestamp()
-            FROM c, assistants a
-            WHERE u.run_id = c.run_id AND a.assistant_id = u.assistant_id
-            RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
-                u.input, u.tool_outputs, u.attempt, a.graph_id, a.config,
-                extract(epoch FROM clock_timestamp() - u.started_at)::float8 AS running_for,
-                (SELECT coalesce(max(seq), 0) + 1 FROM run_events e WHERE e.run_id = u.run_id) AS next_seq
-            """, [owner, String(limit), String(leaseSeconds)])
-        return r.all.map { row in
-            Claimed(runID: row["run_id"]!, threadID: row["thread_id"]!, assistantID: row["assistant_id"]!,
-                    input: row.json("input") ?? .null, toolOutputs: row.json("tool_outputs"),
-                    attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
-                    runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1)
+        try pool.transaction { c in
+            let r = try c.query("""
+                WITH c AS (
+                    SELECT r.run_id, r.started_at IS NULL AS first FROM runs r
+                    WHERE r.status = 'queued'
+                      AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id AND x.status = 'in_progress')
+                      AND NOT EXISTS (SELECT 1 FROM runs y WHERE y.thread_id = r.thread_id AND y.status = 'queued'
+                                      AND (y.created_at, y.run_id) < (r.created_at, r.run_id))
+                    ORDER BY r.created_at
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE runs u SET status = 'in_progress', lease_owner = $1,
+                    lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8),
+                    attempt = u.attempt + 1, started_at = coalesce(u.started_at, clock_timestamp()), updated_at = clock_timestamp()
+                FROM c, assistants a
+                WHERE u.run_id = c.run_id AND a.assistant_id = u.assistant_id
+                RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
+                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first,
+                    extract(epoch FROM clock_timestamp() - u.started_at)::float8 AS running_for,
+                    (SELECT coalesce(max(seq), 0) + 1 FROM run_events e WHERE e.run_id = u.run_id) AS next_seq
+                """, [owner, String(limit), String(leaseSeconds)])
+            for row in r.all where row.bool("first") == true {
+                try WebhooksSQL.enqueue(c, runID: row["run_id"]!, event: "run.started")
+            }
+            return r.all.map { row in
+                Claimed(runID: row["run_id"]!, threadID: row["thread_id"]!, assistantID: row["assistant_id"]!,
+                        input: row.json("input") ?? .null, toolOutputs: row.json("tool_outputs"),
+                        attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
+                        runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1)
+            }
         }
     }
 
@@ -99,6 +104,7 @@ public struct SchedulerSQL: Sendable {
                 if row["status"] == "failed" {
                     try appendEventsNextSeq(c, runID: e["id"]!, type: "run.failed", data: row.json("error") ?? .null)
                     try c.query(RunsSQL.refreshThreadStatus, [e["t"]!])
+                    try WebhooksSQL.enqueue(c, runID: e["id"]!, event: "run.failed")
                 } else {
                     try c.query("SELECT pg_notify($1, $2)", [RunsSQL.channel, e["id"]!])
                 }
@@ -225,6 +231,7 @@ public struct SchedulerSQL: Sendable {
                     try c.query(#"UPDATE threads SET "values" = $2::jsonb WHERE thread_id = $1"#, [threadID, v.description])
                 }
                 try insertEvents(c, runID: runID, events)
+                try WebhooksSQL.enqueue(c, runID: runID, event: "run." + f.status)
             }
             try c.query(RunsSQL.refreshThreadStatus, [threadID])
         }
