@@ -142,6 +142,7 @@ public struct Settings: Sendable {
     public var webhookSecret: String?
     public var webhookRotationGrace: Double
     public var webhookPollInterval: Double
+    public var metricsDir: String
 
     public init(_ c: Config) throws(ConfigError) {
         databaseURL = c.optional("DATABASE_URL")
@@ -188,6 +189,7 @@ public struct Settings: Sendable {
         webhookSecret = c.optional("WEBHOOK_SECRET")
         webhookRotationGrace = try c.double("WEBHOOK_SECRET_ROTATION_GRACE", 86400, range: 0...30 * 86400)
         webhookPollInterval = try c.double("WEBHOOK_POLL_INTERVAL", 1, range: 0.05...600)
+        metricsDir = c.string("METRICS_DIR", dataDir + "/run/metrics")
         for (name, host) in [("API_HOST", apiHost), ("METRICS_HOST", metricsHost)] {
             var a = in_addr()
             if inet_pton(AF_INET, host, &a) != 1 { throw ConfigError("\(name) must be an IPv4 address, got \"\(host)\"") }

@@ -1,7 +1,9 @@
 """Native API error paths, against the running `api` and a real PostgreSQL: the one error shape
 {error, message, details}, unknown routes (404), wrong methods (405), X-Request-ID, malformed and
 oversized bodies (400, 413), wrong types (422 naming the field), unknown and malformed ids (404)."""
+import base64
 import http.client
+import json
 import re
 import uuid
 
@@ -45,7 +47,7 @@ def ids(api):
     ("POST", "/api/v1/thread"),
     ("GET", "/api/v1/threads/" + str(uuid.uuid4()) + "/state/history"),
     ("DELETE", "/api/v1/assistants/" + str(uuid.uuid4()) + "/versions/1"),
-    ("GET", "/metrics"),
+    ("GET", "/metricz"),
 ])
 def test_unknown_route_is_404_in_error_shape(api, method, path):
     r = requests.request(method, api.base + path)
@@ -181,7 +183,6 @@ def test_declared_oversized_body_is_refused_before_it_is_sent(api, method, path)
     status, headers, body = raw_request(api, method, path, {"Content-Type": "application/json",
                                                             "Content-Length": str(LIMIT + 1)})
     assert status == 413, body
-    import json
     b = json.loads(body)
     assert set(b) == {"error", "message", "details"} and b["error"] == "payload_too_large"
     assert b["details"] == {"limit_bytes": LIMIT}
@@ -369,7 +370,6 @@ def test_run_on_unknown_thread_or_assistant_is_404(api, ids, body, resource):
 
 
 def b64(s):
-    import base64
     return base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
 
 

@@ -19,7 +19,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         health.start()
         let router = Router()
         let api = APIBuilder(router: router)
-        HealthRoutes(health: health, draining: { self.draining.load(ordering: .relaxed) }).register(api)
+        HealthRoutes(health: health, draining: { self.draining.load(ordering: .relaxed) }, metricsDir: ctx.settings.metricsDir).register(api)
         let pool = ctx.pool
         AssistantsAPI(store: AssistantsSQL(pool: pool)).register(api)
         ThreadsAPI(store: ThreadsSQL(pool: pool)).register(api)
@@ -29,12 +29,17 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         let hub = StreamHub(events: EventsSQL(pool: pool), stop: ctx.stop)
         self.hub = hub
         NativeStreamAPI(hub: hub, threads: ThreadsSQL(pool: pool)).register(api)
+        let metricsDir = ctx.settings.metricsDir
+        api.add(Operation(method: "GET", path: "/metrics", summary: "Prometheus metrics of every local DuraGraph process", tag: "meta",
+                          success: (200, nil))) { _ in
+            .text(200, MetricsFile.page(dir: metricsDir), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
         var ops = api.operations
         ops.append(Operation(method: "GET", path: "/api/v1/openapi.json", summary: "This OpenAPI document", tag: "meta",
                              success: (200, nil)))
         let document = HTTPResponse.json(200, OpenAPIDocument.build(ops))
         api.add(ops.last!) { _ in document }
-        let service = HTTPService(router: router)
+        let service = HTTPService(router: router, observer: httpMetricsObserver)
         let s = ctx.settings
         let server = HTTPServer(options: .init(host: s.apiHost, port: s.apiPort, threads: s.httpThreads,
                                                connectionLimit: s.httpConnectionLimit, timeoutSeconds: s.httpTimeout,
@@ -51,6 +56,8 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
 
     public func caughtUp() { hub?.resync() }
 
+    public func updateMetrics(_ ctx: RoleContext) { Metrics.sseStreams.set([:], Double(hub?.count ?? 0)) }
+
     public func drain(_ ctx: RoleContext) {
         draining.store(true, ordering: .relaxed)
         server?.stop()
@@ -61,16 +68,20 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
 struct HealthRoutes {
     let health: HealthMonitor
     let draining: @Sendable () -> Bool
+    let metricsDir: String
 
     func register(_ api: APIBuilder) {
         let health = self.health
         let draining = self.draining
+        let dir = metricsDir
         api.add(Operation(method: "GET", path: "/health", summary: "Health: 200 when the database answers, else 503", tag: "health",
                           success: (200, "Health"), also: [(503, "Health")])) { _ in
             let db = health.database
-            let body: JSON = ["status": .string(db.ok ? "ok" : "unavailable"), "version": .string(duragraphVersion),
-                              "role": "api", "checks": ["database": .string(db.reason)]]
-            return .json(db.ok ? 200 : 503, body)
+            var body: [String: JSON] = ["status": .string(db.ok ? "ok" : "unavailable"), "version": .string(duragraphVersion),
+                                        "role": "api", "checks": ["database": .string(db.reason)]]
+            // Under `duragraph serve`: the supervisor's view of every role (up, restarts, last exit).
+            if let s = SupervisorState.read(dir: dir) { body["details"] = ["roles": s["roles"] ?? []] }
+            return .json(db.ok ? 200 : 503, .object(body))
         }
         api.add(Operation(method: "GET", path: "/health/live", summary: "Liveness", tag: "health",
                           success: (200, "Health"))) { _ in .json(200, ["status": "ok"]) }

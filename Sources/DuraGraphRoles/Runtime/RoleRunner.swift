@@ -39,11 +39,14 @@ public protocol Role: Sendable {
     func caughtUp()
     /// SIGTERM: stop taking work, finish or hand back what is in flight.
     func drain(_ ctx: RoleContext)
+    /// Refresh role-specific gauges before the metrics snapshot is published (once a second).
+    func updateMetrics(_ ctx: RoleContext)
 }
 
 public extension Role {
     func notified(channel: String, payload: String) {}
     func caughtUp() {}
+    func updateMetrics(_ ctx: RoleContext) {}
 }
 
 public enum RoleRunner {
@@ -87,12 +90,26 @@ public enum RoleRunner {
             Log.error("role failed to start", ["error": .string(String(describing: error))])
             return 1
         }
+        let dir = settings.metricsDir
+        do { try makeDirs(dir) } catch { Log.warn("metrics directory unusable", ["error": .string(error.description)]) }
+        startThread(name: "metrics-pub") {
+            while !stop.isSignalled {
+                let p = pool.stats
+                Metrics.poolConnections.set(["state": "in_use"], Double(p.inUse))
+                Metrics.poolConnections.set(["state": "idle"], Double(p.idle))
+                Metrics.listenReconnects.set([:], Double(listener.reconnectCount))
+                role.updateMetrics(ctx)
+                MetricsFile.publish(dir: dir, role: role.name)
+                stop.wait(seconds: 1)
+            }
+        }
         Notify.send("READY=1\nSTATUS=\(role.name) ready")
         Log.info("ready", ["version": .string(duragraphVersion)])
         while !stop.wait(seconds: 3600) {}
         Notify.send("STOPPING=1")
         role.drain(ctx)
         listener.stop()
+        MetricsFile.remove(dir: dir, role: role.name)
         Log.info("stopped")
         return 0
     }

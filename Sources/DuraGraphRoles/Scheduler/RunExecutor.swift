@@ -119,9 +119,13 @@ final class RunExecutor: StepContext {
             emit("node.started", ["node": .string(current), "type": .string(n.kind.rawValue), "step": .int(Int64(step))])
             if n.kind == .llm || n.kind == .tool || n.kind == .human { flush() }
             let outcome: StepOutcome
+            let nodeStart = Clock.monotonic()
             do {
                 outcome = try Nodes.run(n, state: state, ctx: self)
+                Metrics.nodeExecutions.inc(["node_type": n.kind.rawValue, "outcome": "ok"])
+                Metrics.nodeDuration.observe(["node_type": n.kind.rawValue], Clock.monotonic() - nodeStart)
             } catch let e as StepError {
+                Metrics.nodeExecutions.inc(["node_type": n.kind.rawValue, "outcome": "error"])
                 if timedOut {
                     let err: JSON = ["code": "timeout", "message": .string("run exceeded RUN_TIMEOUT of \(Int(settings.runTimeout))s")]
                     emit("run.failed", err)
@@ -178,6 +182,8 @@ final class RunExecutor: StepContext {
         try sql.finish(owner: owner, runID: run.runID, threadID: run.threadID, f, events: pending, checkpoint: checkpoint,
                        newMessages: state.map(newMessages) ?? [])
         pending = []
+        Metrics.runsFinished.inc(["status": f.status])
+        Metrics.runDuration.observe(["status": f.status], Clock.monotonic() - startedAt)
     }
 
     private func checkpoint(state: State, step: Int, next: [String], parent: String?, source: String,

@@ -36,7 +36,13 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
         self.settings = s
         let llm = ProviderClient(settings: LLMSettings(openAIBaseURL: s.openAIBaseURL, openAIKey: s.openAIKey,
                                                        anthropicBaseURL: s.anthropicBaseURL, anthropicKey: s.anthropicKey,
-                                                       timeout: s.llmTimeout, maxRetries: s.llmMaxRetries))
+                                                       timeout: s.llmTimeout, maxRetries: s.llmMaxRetries),
+                                 observer: { provider, model, outcome, seconds, tokensIn, tokensOut in
+            Metrics.llmRequests.inc(["provider": provider, "model": model, "outcome": outcome])
+            Metrics.llmDuration.observe(["provider": provider, "model": model], seconds)
+            Metrics.llmTokens.inc(["provider": provider, "model": model, "direction": "input"], by: Double(tokensIn))
+            Metrics.llmTokens.inc(["provider": provider, "model": model, "direction": "output"], by: Double(tokensOut))
+        })
         for i in 0..<s.schedulerConcurrency {
             startThread(name: "run-\(i)") {
                 while case .item(let run) = self.queue.pop() {
@@ -65,6 +71,8 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
 
     public func caughtUp() { wake.signal() }
 
+    public func updateMetrics(_ ctx: RoleContext) { Metrics.leasesHeld.set([:], Double(busy.load(ordering: .relaxed))) }
+
     func shouldStop(_ runID: String) -> Bool { cancels.withLock { $0.contains(runID) } }
 
     private func claimLoop(_ sql: SchedulerSQL, _ s: Settings) {
@@ -76,6 +84,8 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
                     let runs = try sql.claim(owner: owner, limit: free, leaseSeconds: s.leaseSeconds)
                     backoff.reset()
                     for r in runs {
+                        Metrics.runsStarted.inc()
+                        if let w = r.queueWait { Metrics.queueWait.observe([:], w) }
                         busy.add(1, ordering: .relaxed)
                         active.withLock { _ = $0.insert(r.runID) }
                         queue.push(r)
@@ -106,6 +116,7 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
                     lastReap = Clock.monotonic()
                     let recovered = try sql.recoverExpired(maxAttempts: s.maxAttempts)
                     for r in recovered {
+                        Metrics.runsRecovered.inc(["result": r.requeued ? "requeued" : "failed"])
                         Log.warn("recovered a run whose scheduler stopped", ["run_id": .string(r.runID), "requeued": .bool(r.requeued)])
                     }
                     if recovered.contains(where: \.requeued) { wake.signal() }

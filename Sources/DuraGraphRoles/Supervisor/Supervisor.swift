@@ -75,6 +75,7 @@ public final class Supervisor {
     private func loop() -> Int32 {
         let watchdog = Notify.watchdogInterval()
         var lastPing = 0.0
+        var lastPublish = 0.0
         while true {
             if let sig = Signals.poll(timeoutMs: 0), sig != SIGHUP {
                 Log.info("signal received; draining", ["signal": .string(String(cString: strsignal(sig)))])
@@ -105,11 +106,31 @@ public final class Supervisor {
             let down = children.filter { $0.pid == 0 }.map(\.role)
             status(down.isEmpty ? "\(readyCount)/\(children.count) roles ready"
                                 : "\(readyCount)/\(children.count) roles ready; restarting \(down.joined(separator: ", "))")
+            if now - lastPublish >= 1 {
+                lastPublish = now
+                publishState()
+            }
             if let w = watchdog, now - lastPing >= w / 2, healthy() {
                 sendSystemd("WATCHDOG=1")
                 lastPing = now
             }
         }
+    }
+
+    /// Metrics (role up, restarts) and the supervisor's view for /health details.
+    private func publishState() {
+        for c in children {
+            Metrics.roleUp.set(["child": c.role], c.pid > 0 ? 1 : 0)
+            Metrics.roleRestarts.set(["child": c.role], Double(c.restarts))
+        }
+        try? makeDirs(settings.metricsDir)
+        MetricsFile.publish(dir: settings.metricsDir, role: "supervisor")
+        let state: JSON = ["supervisor_pid": .int(Int64(getpid())), "updated_at": .string(Clock.rfc3339(Clock.wallMillis())),
+                           "roles": .array(children.map { c in
+                               ["role": .string(c.role), "pid": c.pid > 0 ? .int(Int64(c.pid)) : .null, "up": .bool(c.pid > 0),
+                                "ready": .bool(c.ready), "restarts": .int(Int64(c.restarts)), "last_exit": .from(c.lastExit)]
+                           })]
+        SupervisorState.write(dir: settings.metricsDir, state)
     }
 
     /// Healthy when no role has been down for long and PostgreSQL (if embedded) runs.
@@ -193,6 +214,8 @@ public final class Supervisor {
             if !pg.stop(timeout: 15) { clean = false }
             Log.info("embedded PostgreSQL stopped")
         }
+        MetricsFile.remove(dir: settings.metricsDir, role: "supervisor")
+        SupervisorState.remove(dir: settings.metricsDir)
         Log.info(clean ? "stopped cleanly" : "stopped after forcing some processes")
         return clean ? 0 : 1
     }

@@ -66,6 +66,17 @@ public final class DispatcherRole: Role, @unchecked Sendable {   // set once in 
         Log.debug("delivery attempt", ["delivery_id": .string(d.deliveryID), "status": r.status.map { .int(Int64($0)) } ?? .null,
                                        "error": .from(r.error), "retry_after": r.retryAfter.map(JSON.double) ?? .null,
                                        "outcome": .string("\(outcome)")])
+        switch outcome {
+        case .succeeded:
+            Metrics.webhookAttempts.inc(["outcome": "success"])
+            Metrics.webhookDeliveries.inc(["outcome": "succeeded"])
+            Metrics.webhookLatency.observe([:], max(0, Double(Clock.wallMillis()) / 1000 - d.createdAt))
+        case .retry:
+            Metrics.webhookAttempts.inc(["outcome": "retry"])
+        case .failed:
+            Metrics.webhookAttempts.inc(["outcome": "failure"])
+            Metrics.webhookDeliveries.inc(["outcome": "failed"])
+        }
         do {
             let failingFor = try sql.record(owner: owner, d, attempt, outcome)
             if case .failed(let reason?) = outcome {

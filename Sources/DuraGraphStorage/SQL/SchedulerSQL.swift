@@ -23,6 +23,8 @@ public struct SchedulerSQL: Sendable {
         public let runningFor: Double
         /// Next event sequence number.
         public let nextSeq: Int64
+        /// Seconds from creation to this first start (nil when it started before).
+        public let queueWait: Double?
     }
 
     /// Claims up to `limit` queued runs, oldest first, never two of one thread, never one whose
@@ -48,6 +50,7 @@ public struct SchedulerSQL: Sendable {
                 RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
                     u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first,
                     extract(epoch FROM clock_timestamp() - u.started_at)::float8 AS running_for,
+                    extract(epoch FROM u.started_at - u.created_at)::float8 AS queue_wait,
                     (SELECT coalesce(max(seq), 0) + 1 FROM run_events e WHERE e.run_id = u.run_id) AS next_seq
                 """, [owner, String(limit), String(leaseSeconds)])
             for row in r.all where row.bool("first") == true {
@@ -57,7 +60,8 @@ public struct SchedulerSQL: Sendable {
                 Claimed(runID: row["run_id"]!, threadID: row["thread_id"]!, assistantID: row["assistant_id"]!,
                         input: row.json("input") ?? .null, toolOutputs: row.json("tool_outputs"),
                         attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
-                        runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1)
+                        runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1,
+                        queueWait: row.bool("first") == true ? Double(row["queue_wait"] ?? "") : nil)
             }
         }
     }

@@ -27,7 +27,9 @@ struct RunsAPI {
                                      config: try f.object("config") ?? [:], metadata: try f.object("metadata") ?? [:],
                                      multitaskStrategy: try f.oneOf("multitask_strategy", Self.strategies, default: "enqueue"),
                                      webhook: try Self.webhookURL(f))
-            return .json(201, try mapStore { try store.create(id: Random.uuid(), run) })
+            let created = try mapStore { try store.create(id: Random.uuid(), run) }
+            Metrics.runsCreated.inc()
+            return .json(201, created)
         }
         api.add(Operation(method: "GET", path: "/api/v1/runs", summary: "List runs", tag: "runs",
                           query: [.limit, .cursor, Self.statusParam,
@@ -118,11 +120,7 @@ struct RunsAPI {
 
     static func webhookURL(_ f: Fields) throws(HTTPError) -> String? {
         guard let url = try f.string("webhook", max: 2048) else { return nil }
-        let lower = url.lowercased()
-        guard (lower.hasPrefix("http://") || lower.hasPrefix("https://")), url.count > 8,
-              !url.contains(where: { $0 == " " || $0 == "\n" }) else {
-            throw HTTPError.validation("webhook", "webhook must be an http(s) URL")
-        }
+        guard WebhooksAPI.isURL(url) else { throw HTTPError.validation("webhook", "webhook must be an http(s) URL") }
         return url
     }
 }

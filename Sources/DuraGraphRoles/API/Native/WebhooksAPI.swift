@@ -100,11 +100,19 @@ struct WebhooksAPI {
     /// again on every send, on the address actually connected to).
     static func url(_ f: Fields, policy: AddressPolicy, required: Bool = false) throws(HTTPError) -> String? {
         guard let url = try f.string("url", required: required, max: 2048) else { return nil }
-        guard let t = WebhookSender.target(url) else { throw HTTPError.validation("url", "url must be an http(s) URL") }
+        guard isURL(url), let t = WebhookSender.target(url) else { throw HTTPError.validation("url", "url must be an http(s) URL") }
         if let literal = AddressPolicy.parse(t.host), !policy.permits(literal) {
             throw HTTPError.validation("url", "url points to a non-public address; allow it with WEBHOOK_ALLOWED_CIDRS")
         }
         return url
+    }
+
+    /// What the document says (http or https in any case, then no whitespace) and what libcurl parses.
+    static func isURL(_ url: String) -> Bool {
+        let lower = url.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"),
+              !url.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) else { return false }
+        return WebhookSender.target(url) != nil
     }
 
     static func events(_ f: Fields, required: Bool = false) throws(HTTPError) -> [String]? {

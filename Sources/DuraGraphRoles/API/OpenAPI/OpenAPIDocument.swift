@@ -43,7 +43,7 @@ enum OpenAPIDocument {
     }
 
     static func operationID(_ op: Operation) -> String {
-        let words = op.path.split(separator: "/").dropFirst(2).map { $0.hasPrefix(":") ? "by_" + $0.dropFirst() : String($0) }
+        let words = op.path.split(separator: "/").map { $0.hasPrefix(":") ? "by_" + $0.dropFirst() : $0.replacingOccurrences(".", "_") }
         return op.method.lowercased() + "_" + words.joined(separator: "_")
     }
 
@@ -127,7 +127,7 @@ enum OpenAPIDocument {
             "thread_id": uuid, "assistant_id": uuid, "input": ["type": ["object", "null"]],
             "config": object, "metadata": object,
             "multitask_strategy": ["type": "string", "enum": ["reject", "enqueue", "interrupt", "rollback"], "default": "enqueue"],
-            "webhook": ["type": "string", "format": "uri", "pattern": "^https?://\\S+$", "maxLength": 2048],
+            "webhook": ["type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://\\S+$", "maxLength": 2048],
         ], required: ["thread_id", "assistant_id"]),
         "ToolOutputs": obj([
             "tool_outputs": ["type": "array", "items": obj(["tool_call_id": ["type": "string"], "output": anyValue],
@@ -149,13 +149,13 @@ enum OpenAPIDocument {
             "created_at": timestamp, "updated_at": timestamp,
         ], required: ["webhook_id", "url", "events", "enabled", "created_at", "updated_at"]),
         "WebhookCreate": obj([
-            "url": ["type": "string", "format": "uri", "pattern": "^https?://\\S+$", "maxLength": 2048],
+            "url": ["type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://\\S+$", "maxLength": 2048],
             "events": ["type": "array", "minItems": 1, "items": ["type": "string", "enum": .array(WebhooksAPI.events.map(JSON.string))]],
             "secret": ["type": "string", "minLength": 1, "maxLength": 500, "pattern": "\\S"],
             "description": ["type": ["string", "null"], "maxLength": 2000], "metadata": object,
         ], required: ["url", "events"]),
         "WebhookUpdate": obj([
-            "url": ["type": "string", "format": "uri", "pattern": "^https?://\\S+$", "maxLength": 2048],
+            "url": ["type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://\\S+$", "maxLength": 2048],
             "events": ["type": "array", "minItems": 1, "items": ["type": "string", "enum": .array(WebhooksAPI.events.map(JSON.string))]],
             "enabled": ["type": "boolean"], "rotate_secret": ["type": "boolean"],
             "secret": ["type": "string", "minLength": 1, "maxLength": 500, "pattern": "\\S"],
@@ -180,4 +180,8 @@ enum OpenAPIDocument {
         "RunPage": page("Run"),
         "Health": obj(["status": ["type": "string"], "version": ["type": "string"], "checks": object]),
     ]
+}
+
+extension Substring {
+    func replacingOccurrences(_ a: Character, _ b: Character) -> String { String(map { $0 == a ? b : $0 }) }
 }
