@@ -143,6 +143,8 @@ public struct Settings: Sendable {
     public var webhookRotationGrace: Double
     public var webhookPollInterval: Double
     public var metricsDir: String
+    /// AUTH_*, JWT_*, RATE_LIMIT_* (Auth/AuthSettings.swift).
+    public var auth: AuthSettings
 
     public init(_ c: Config) throws(ConfigError) {
         databaseURL = c.optional("DATABASE_URL")
@@ -190,6 +192,7 @@ public struct Settings: Sendable {
         webhookRotationGrace = try c.double("WEBHOOK_SECRET_ROTATION_GRACE", 86400, range: 0...30 * 86400)
         webhookPollInterval = try c.double("WEBHOOK_POLL_INTERVAL", 1, range: 0.05...600)
         metricsDir = c.string("METRICS_DIR", dataDir + "/run/metrics")
+        auth = try AuthSettings(c)
         for (name, host) in [("API_HOST", apiHost), ("METRICS_HOST", metricsHost)] {
             var a = in_addr()
             if inet_pton(AF_INET, host, &a) != 1 { throw ConfigError("\(name) must be an IPv4 address, got \"\(host)\"") }

@@ -18,6 +18,7 @@ Commands:
   webhook-dispatcher  the webhook delivery role alone
   metrics             the Prometheus metrics role alone
   migrate             apply database migrations and exit
+  apikey ...          API keys: create --name N [--scope read|write|admin], list, revoke ID
 
 Options:
   --config PATH       environment file to read (default /etc/duragraph/duragraph.env if present)
@@ -36,8 +37,10 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 var args = Array(CommandLine.arguments.dropFirst())
 var configPath: String?
 var command: String?
+var commandArgs: [String] = []
 while !args.isEmpty {
     let a = args.removeFirst()
+    if command == "apikey" { commandArgs.append(a); continue }   // the subcommand parses the rest
     switch a {
     case "-h", "--help", "help":
         _ = usage.withCString { write(1, $0, strlen($0)) }
@@ -77,6 +80,8 @@ case "webhook-dispatcher":
     exit(RoleRunner.run(DispatcherRole(), settings: settings))
 case "metrics":
     exit(RoleRunner.run(MetricsRole(), settings: settings))
+case "apikey":
+    exit(APIKeyCommand.run(commandArgs, settings: settings))
 case "migrate":
     guard let url = settings.databaseURL else { fail("migrate needs DATABASE_URL") }
     do {

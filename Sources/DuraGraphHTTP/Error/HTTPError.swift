@@ -9,6 +9,8 @@ public struct HTTPError: Error, Sendable {
     public let message: String
     public let details: [String: JSON]
     public var headers: [(String, String)] = []
+    /// Extra top-level body fields (only 429 has one: retry_after).
+    public var extra: [String: JSON] = [:]
 
     public init(_ status: Int, _ code: String, _ message: String, details: [String: JSON] = [:]) {
         self.status = status
@@ -18,7 +20,9 @@ public struct HTTPError: Error, Sendable {
     }
 
     public var response: HTTPResponse {
-        .json(status, ["error": .string(code), "message": .string(message), "details": .object(details)], headers: headers)
+        var body: [String: JSON] = ["error": .string(code), "message": .string(message), "details": .object(details)]
+        for (k, v) in extra where body[k] == nil { body[k] = v }
+        return .json(status, .object(body), headers: headers)
     }
 
     public static func invalidRequest(_ m: String, details: [String: JSON] = [:]) -> HTTPError {

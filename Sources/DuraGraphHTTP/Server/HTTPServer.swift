@@ -13,9 +13,11 @@ public final class HTTPServer: @unchecked Sendable {   // immutable after start;
         public var connectionLimit: Int
         public var timeoutSeconds: Int
         public var maxBodyBytes: Int
+        /// An already bound, listening socket to adopt (socket activation); -1: bind host:port.
+        public var listenFD: Int32
         public init(host: String, port: Int, threads: Int = 8, connectionLimit: Int = 8192,
-                    timeoutSeconds: Int = 60, maxBodyBytes: Int = 10 * 1024 * 1024) {
-            self.host = host; self.port = port; self.threads = threads
+                    timeoutSeconds: Int = 60, maxBodyBytes: Int = 10 * 1024 * 1024, listenFD: Int32 = -1) {
+            self.host = host; self.port = port; self.threads = threads; self.listenFD = listenFD
             self.connectionLimit = connectionLimit; self.timeoutSeconds = timeoutSeconds; self.maxBodyBytes = maxBodyBytes
         }
     }
@@ -24,6 +26,8 @@ public final class HTTPServer: @unchecked Sendable {   // immutable after start;
     let handle: @Sendable (HTTPRequest) -> HTTPResponse
     private var daemon: OpaquePointer?
     public private(set) var port: Int = 0
+    /// The address of an adopted socket (nil when bound from host:port).
+    public private(set) var boundHost: String?
 
     public init(options: Options, handle: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
         self.options = options
@@ -36,11 +40,19 @@ public final class HTTPServer: @unchecked Sendable {   // immutable after start;
         let ctx = Unmanaged.passUnretained(self).toOpaque()   // self outlives the daemon (stop in deinit)
         daemon = dg_mhd_start(flags, options.host, UInt16(options.port), accessHandler, ctx, requestCompleted, ctx,
                               UInt32(options.threads), UInt32(options.connectionLimit),
-                              UInt32(options.timeoutSeconds), -1)
+                              UInt32(options.timeoutSeconds), options.listenFD)
         guard let d = daemon else {
+            if options.listenFD >= 0 {
+                throw ConfigError("cannot serve on the passed socket (fd \(options.listenFD)): \(String(cString: strerror(errno)))")
+            }
             throw ConfigError("cannot listen on \(options.host):\(options.port): \(String(cString: strerror(errno)))")
         }
-        port = Int(bound_port(d))
+        if options.listenFD >= 0, let (host, p) = SocketActivation.localAddress(options.listenFD) {
+            boundHost = host
+            port = p
+        } else {
+            port = Int(bound_port(d))
+        }
     }
 
     /// Stops accepting new connections, then closes everything.

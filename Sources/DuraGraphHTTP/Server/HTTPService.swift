@@ -9,10 +9,13 @@ public final class HTTPService: Sendable {
     /// Renders an error for a path; lets the LangGraph surface use its own error shape.
     let renderError: @Sendable (HTTPRequest, HTTPError) -> HTTPResponse
     let accessLog: Bool
+    /// Authentication and rate limits (Middleware/RequestGate.swift); nil: everything passes.
+    let gate: RequestGate?
 
-    public init(router: Router, accessLog: Bool = true, observer: Observer? = nil,
+    public init(router: Router, accessLog: Bool = true, observer: Observer? = nil, gate: RequestGate? = nil,
                 renderError: @escaping @Sendable (HTTPRequest, HTTPError) -> HTTPResponse = { _, e in e.response }) {
         self.router = router
+        self.gate = gate
         self.observer = observer
         self.renderError = renderError
         self.accessLog = accessLog
@@ -22,28 +25,21 @@ public final class HTTPService: Sendable {
         let start = Clock.monotonic()
         var req = request
         var resp: HTTPResponse
-        switch router.match(method: req.method, path: req.path) {
-        case .found(let route, let params):
-            req.pathParams = params
-            req.routeTemplate = route.template
-            do {
-                resp = try route.handler(req)
-            } catch let e as HTTPError {
-                resp = renderError(req, e)
-            } catch {
-                resp = renderError(req, Self.map(error, request: req))
-            }
-        case .methodNotAllowed(let allowed):
-            req.routeTemplate = "unmatched"
-            var e = HTTPError(405, "method_not_allowed", "Method \(req.method) is not allowed on this path",
-                              details: ["allowed": .array(allowed.map(JSON.string))])
-            e.headers = [("Allow", allowed.joined(separator: ", "))]
-            resp = renderError(req, e)
-        case .notFound:
-            req.routeTemplate = "unmatched"
-            resp = renderError(req, HTTPError(404, "resource_not_found", "No route for \(req.method) \(req.path)",
-                                              details: ["path": .string(req.path)]))
+        let match = router.match(method: req.method, path: req.path)
+        if case .found(let route, _) = match { req.routeTemplate = route.template } else { req.routeTemplate = "unmatched" }
+        var gateHeaders: [(String, String)] = []
+        var denied: HTTPError?
+        switch gate?.admit(req) {
+        case .allow(let h)?: gateHeaders = h
+        case .deny(let e)?: denied = e
+        case nil: break
         }
+        if let e = denied {
+            resp = renderError(req, e)
+        } else {
+            resp = dispatch(match, &req)
+        }
+        resp.headers.append(contentsOf: gateHeaders)
         if req.method == "HEAD" { resp.body = [] }
         resp.headers.append(("X-Request-ID", req.requestID))
         let seconds = Clock.monotonic() - start
@@ -54,6 +50,31 @@ public final class HTTPService: Sendable {
                               "bytes": .int(Int64(resp.body.count)), "request_id": .string(req.requestID)])
         }
         return resp
+    }
+
+    private func dispatch(_ match: Router.Match, _ req: inout HTTPRequest) -> HTTPResponse {
+        switch match {
+        case .found(let route, let params):
+            req.pathParams = params
+            req.routeTemplate = route.template
+            do {
+                return try route.handler(req)
+            } catch let e as HTTPError {
+                return renderError(req, e)
+            } catch {
+                return renderError(req, Self.map(error, request: req))
+            }
+        case .methodNotAllowed(let allowed):
+            req.routeTemplate = "unmatched"
+            var e = HTTPError(405, "method_not_allowed", "Method \(req.method) is not allowed on this path",
+                              details: ["allowed": .array(allowed.map(JSON.string))])
+            e.headers = [("Allow", allowed.joined(separator: ", "))]
+            return renderError(req, e)
+        case .notFound:
+            req.routeTemplate = "unmatched"
+            return renderError(req, HTTPError(404, "resource_not_found", "No route for \(req.method) \(req.path)",
+                                              details: ["path": .string(req.path)]))
+        }
     }
 
     /// Unknown errors: a database outage is a 503; anything else a 500 that leaks nothing.

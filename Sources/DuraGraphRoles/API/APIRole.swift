@@ -21,6 +21,10 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         let api = APIBuilder(router: router)
         HealthRoutes(health: health, draining: { self.draining.load(ordering: .relaxed) }, metricsDir: ctx.settings.metricsDir).register(api)
         let pool = ctx.pool
+        let gate = AuthGate(settings: ctx.settings.auth, pool: pool)
+        try gate.checkStartup()
+        gate.startMaintenance(stop: ctx.stop)
+        APIKeysAPI(store: APIKeysSQL(pool: pool)).register(api)
         AssistantsAPI(store: AssistantsSQL(pool: pool)).register(api)
         ThreadsAPI(store: ThreadsSQL(pool: pool)).register(api)
         RunsAPI(store: RunsSQL(pool: pool), threads: ThreadsSQL(pool: pool)).register(api)
@@ -37,17 +41,19 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         var ops = api.operations
         ops.append(Operation(method: "GET", path: "/api/v1/openapi.json", summary: "This OpenAPI document", tag: "meta",
                              success: (200, nil)))
-        let document = HTTPResponse.json(200, OpenAPIDocument.build(ops))
+        let document = HTTPResponse.json(200, OpenAPIDocument.build(ops, extraSchemas: APIKeysAPI.schemas))
         api.add(ops.last!) { _ in document }
-        let service = HTTPService(router: router, observer: httpMetricsObserver)
+        let service = HTTPService(router: router, observer: httpMetricsObserver, gate: gate.isActive ? gate : nil)
         let s = ctx.settings
         let server = HTTPServer(options: .init(host: s.apiHost, port: s.apiPort, threads: s.httpThreads,
                                                connectionLimit: s.httpConnectionLimit, timeoutSeconds: s.httpTimeout,
-                                               maxBodyBytes: s.httpMaxBody),
+                                               maxBodyBytes: s.httpMaxBody, listenFD: try ListenSocket.apiListenFD()),
                                 handle: { service.handle($0) })
         try server.start()
         self.server = server
-        Log.info("listening", ["address": .string("\(s.apiHost):\(server.port)")])
+        Log.info("listening", ["address": .string("\(server.boundHost ?? s.apiHost):\(server.port)"),
+                               "socket_activated": .bool(server.options.listenFD >= 0),
+                               "auth": .bool(s.auth.enabled), "rate_limit": .bool(s.auth.rateLimitEnabled)])
     }
 
     public func notified(channel: String, payload: String) {

@@ -86,12 +86,16 @@ public enum RoleRunner {
         }
         do {
             try role.start(ctx)
+        } catch let e as ConfigError {
+            Log.error("configuration error: \(e.description)")
+            return 2
         } catch {
             Log.error("role failed to start", ["error": .string(String(describing: error))])
             return 1
         }
         let dir = settings.metricsDir
         do { try makeDirs(dir) } catch { Log.warn("metrics directory unusable", ["error": .string(error.description)]) }
+        let watchdog = Notify.watchdogInterval()
         startThread(name: "metrics-pub") {
             while !stop.isSignalled {
                 let p = pool.stats
@@ -100,6 +104,8 @@ public enum RoleRunner {
                 Metrics.listenReconnects.set([:], Double(listener.reconnectCount))
                 role.updateMetrics(ctx)
                 MetricsFile.publish(dir: dir, role: role.name)
+                // A role run by its own unit (duragraph-role@.service) keeps systemd's watchdog fed.
+                if watchdog != nil { Notify.send("WATCHDOG=1") }
                 stop.wait(seconds: 1)
             }
         }

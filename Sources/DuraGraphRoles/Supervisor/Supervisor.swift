@@ -21,6 +21,7 @@ public final class Supervisor {
         var restartAt: Double?
         var backoff: Backoff
         var lastExit: String?
+        var everReady = false
         init(role: String, backoffCap: Double) {
             self.role = role
             backoff = Backoff(initial: 0.5, cap: backoffCap)
@@ -39,6 +40,10 @@ public final class Supervisor {
     var notifyAddress = ""
     var systemdReady = false
     var lastStatus = ""
+    /// The api socket passed by systemd (socket activation), handed to every api child; -1: none.
+    var listenFD: Int32 = -1
+    /// A role refused its configuration (exit status 2 before it was ever ready): stop, exit 2.
+    var fatal: String?
 
     public init(settings: Settings, configFile: String?) {
         self.settings = settings
@@ -51,6 +56,8 @@ public final class Supervisor {
         Log.info("starting", ["version": .string(duragraphVersion), "roles": .string(Self.roles.joined(separator: ","))])
         do {
             try openNotifySocket()
+            listenFD = try ListenSocket.takeForChildren()
+            if listenFD >= 0 { Log.info("socket activation: the api adopts the passed socket", ["fd": .int(Int64(listenFD))]) }
             if let url = settings.databaseURL {
                 databaseURL = url
             } else {
@@ -75,6 +82,9 @@ public final class Supervisor {
     private func loop() -> Int32 {
         let watchdog = Notify.watchdogInterval()
         var lastPing = 0.0
+        // Test hook: after this many seconds the loop behaves as if wedged and stops pinging the watchdog.
+        let wedgeAt = getenv("DURAGRAPH_TEST_WEDGE_AFTER").flatMap { Double(String(cString: $0)) }.map { Clock.monotonic() + $0 }
+        var wedged = false
         var lastPublish = 0.0
         while true {
             if let sig = Signals.poll(timeoutMs: 0), sig != SIGHUP {
@@ -83,6 +93,11 @@ public final class Supervisor {
             }
             readNotifications(timeoutMs: 100)
             reapChildren()
+            if let why = fatal {
+                Log.error("stopping: \(why)")
+                _ = drain()
+                return 2
+            }
             let now = Clock.monotonic()
             for c in children where c.pid == 0 {
                 if let at = c.restartAt, now >= at { startChild(c) }
@@ -110,7 +125,11 @@ public final class Supervisor {
                 lastPublish = now
                 publishState()
             }
-            if let w = watchdog, now - lastPing >= w / 2, healthy() {
+            if let at = wedgeAt, now >= at, !wedged {
+                wedged = true
+                Log.warn("test hook DURAGRAPH_TEST_WEDGE_AFTER: supervisor loop wedged; no more watchdog pings")
+            }
+            if let w = watchdog, now - lastPing >= w / 2, !wedged, healthy() {
                 sendSystemd("WATCHDOG=1")
                 lastPing = now
             }
@@ -149,6 +168,9 @@ public final class Supervisor {
         env.removeValue(forKey: "WATCHDOG_PID")
         env.removeValue(forKey: "LISTEN_FDS")
         env.removeValue(forKey: "LISTEN_PID")
+        env.removeValue(forKey: "LISTEN_FDNAMES")
+        env.removeValue(forKey: ListenSocket.inheritedEnv)
+        if c.role == "api" && listenFD >= 0 { env[ListenSocket.inheritedEnv] = String(listenFD) }
         var args = [c.role]
         if let f = configFile { args = ["--config", f] + args }
         c.restartAt = nil
@@ -176,6 +198,10 @@ public final class Supervisor {
             c.ready = false
             c.restarts += 1
             c.lastExit = exit.description
+            if case .code(2) = exit, !c.everReady {
+                fatal = "role \(c.role) refused its configuration (exit status 2); see its log line above"
+                continue
+            }
             let delay = c.backoff.next()
             c.restartAt = Clock.monotonic() + delay
             Log.warn("role exited; restarting", ["role": .string(c.role), "why": .string(exit.description),
@@ -255,6 +281,7 @@ public final class Supervisor {
                   let c = children.first(where: { $0.role == role && $0.pid == pid }) else { continue }
             if fields["READY"] == "1" && !c.ready {
                 c.ready = true
+                c.everReady = true
                 Log.info("role ready", ["role": .string(role), "pid": .int(Int64(pid))])
             }
         }

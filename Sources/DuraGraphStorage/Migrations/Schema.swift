@@ -191,5 +191,33 @@ public enum Schema {
             value text NOT NULL
         );
         """),
+        Migration(version: 3, name: "api_keys_rate_limits", sql: """
+        -- API keys: only the SHA-256 of the key is stored (keys are 256-bit random values, so a
+        -- plain hash is enough); key_prefix is the first characters, to recognise a key in lists.
+        CREATE TABLE api_keys (
+            key_id     uuid PRIMARY KEY,
+            name       text NOT NULL,
+            scope      text NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
+            key_hash   text NOT NULL UNIQUE,
+            key_prefix text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            revoked_at timestamptz
+        );
+        CREATE INDEX api_keys_page ON api_keys (created_at DESC, key_id DESC);
+
+        -- Token buckets of the rate limiter, shared by every api process. UNLOGGED: no WAL per
+        -- request; after a crash the buckets simply start full again.
+        CREATE UNLOGGED TABLE rate_limit_buckets (
+            bucket     text PRIMARY KEY,
+            tokens     double precision NOT NULL,
+            allowed    boolean NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+
+        -- Tokens in a bucket after refilling at `rate` per second since `since`, capped at `burst`.
+        CREATE FUNCTION duragraph_refill(tokens float8, since timestamptz, now timestamptz, rate float8, burst float8)
+            RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            RETURN least(burst, tokens + greatest(0, extract(epoch FROM now - since)::float8) * rate);
+        """),
     ]
 }

@@ -3,7 +3,7 @@ import DuraGraphCore
 /// GET /api/v1/openapi.json: OpenAPI 3.1, built from the registered operations plus the schemas
 /// below. Errors of every operation are the `default` response with the Error schema.
 enum OpenAPIDocument {
-    static func build(_ ops: [Operation]) -> JSON {
+    static func build(_ ops: [Operation], extraSchemas: [String: JSON] = [:]) -> JSON {
         var paths: [String: JSON] = [:]
         for op in ops {
             let openPath = "/" + op.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
@@ -38,7 +38,7 @@ enum OpenAPIDocument {
                      "description": "Native REST API of DuraGraph. Errors: {\"error\", \"message\", \"details\"}."],
             "servers": [["url": "/"]],
             "paths": .object(paths),
-            "components": ["schemas": .object(schemas)],
+            "components": ["schemas": .object(schemas.merging(extraSchemas) { a, _ in a })],
         ]
     }
 
