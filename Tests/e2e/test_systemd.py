@@ -105,9 +105,11 @@ def refused(port):
 def test_api_adopts_a_passed_socket():
     proc, port, api_port, log = socket_activated("api", fresh_database())
     try:
-        # systemd-socket-activate starts the command on the first connection; that connection is served.
-        r = requests.get(f"http://127.0.0.1:{port}/health", timeout=60)
+        # systemd-socket-activate starts the command on the first connection; that connection is
+        # served (503 while the first database check is pending, then 200).
+        r = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=60)
         assert r.status_code == 200, r.text
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200, 30, what="/health 200")
         assert requests.get(f"http://127.0.0.1:{port}/api/v1/assistants", timeout=5).status_code == 200
         assert f"address=127.0.0.1:{port}" in read(log) and "socket_activated=true" in read(log)
         assert refused(api_port), "the api bound API_PORT although it was given a socket"
@@ -120,16 +122,17 @@ def test_api_adopts_a_passed_socket():
 def test_supervisor_hands_the_socket_to_its_api_across_restarts():
     proc, port, api_port, log = socket_activated("serve", fresh_database())
     try:
-        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=60).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port}/health/live", timeout=60).status_code == 200
         wait_for(lambda: "all roles ready" in read(log), 60, what="all roles ready")
         assert "socket activation: the api adopts the passed socket" in read(log)
         assert refused(api_port)
         api_pid = int(re.findall(r"role started pid=(\d+) restarts=0 role=api", read(log))[0])
         os.kill(api_pid, signal.SIGKILL)
         # The supervisor keeps the socket open: connections queue until the new api accepts them.
-        r = requests.get(f"http://127.0.0.1:{port}/health", timeout=60)
+        r = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=60)
         assert r.status_code == 200
         assert "restarts=1 role=api" in read(log)
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200, 30, what="/health 200")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
