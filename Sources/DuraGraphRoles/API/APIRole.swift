@@ -29,6 +29,8 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         let hub = StreamHub(events: EventsSQL(pool: pool), stop: ctx.stop)
         self.hub = hub
         NativeStreamAPI(hub: hub, threads: ThreadsSQL(pool: pool)).register(api)
+        LangGraphAPI(lg: LangGraphSQL(pool: pool), assistants: AssistantsSQL(pool: pool), runs: RunsSQL(pool: pool),
+                     threads: ThreadsSQL(pool: pool), hub: hub).register(api)
         let metricsDir = ctx.settings.metricsDir
         api.add(Operation(method: "GET", path: "/metrics", summary: "Prometheus metrics of every local DuraGraph process", tag: "meta",
                           success: (200, nil))) { _ in
@@ -39,7 +41,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
                              success: (200, nil)))
         let document = HTTPResponse.json(200, OpenAPIDocument.build(ops))
         api.add(ops.last!) { _ in document }
-        let service = HTTPService(router: router, observer: httpMetricsObserver)
+        let service = HTTPService(router: router, observer: httpMetricsObserver, renderError: Self.renderError)
         let s = ctx.settings
         let server = HTTPServer(options: .init(host: s.apiHost, port: s.apiPort, threads: s.httpThreads,
                                                connectionLimit: s.httpConnectionLimit, timeoutSeconds: s.httpTimeout,
@@ -48,6 +50,14 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         try server.start()
         self.server = server
         Log.info("listening", ["address": .string("\(s.apiHost):\(server.port)")])
+    }
+
+    /// The native API's errors are {"error", "message", "details"}; the LangGraph surface at the
+    /// root paths answers like the official server: {"detail": message}.
+    static func renderError(_ req: HTTPRequest, _ e: HTTPError) -> HTTPResponse {
+        let native = req.path.hasPrefix("/api/") || req.path.hasPrefix("/health") || req.path == "/metrics"
+        if native || e.status == 429 { return e.response }
+        return .json(e.status, ["detail": .string(e.message)], headers: e.headers)
     }
 
     public func notified(channel: String, payload: String) {

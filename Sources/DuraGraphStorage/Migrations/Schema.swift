@@ -191,5 +191,20 @@ public enum Schema {
             value text NOT NULL
         );
         """),
+        Migration(version: 3, name: "langgraph", sql: """
+        -- LangGraph run options (stream_mode, on_completion, ...), kept as given.
+        ALTER TABLE runs ADD COLUMN kwargs jsonb NOT NULL DEFAULT '{}';
+
+        -- The LangGraph store: JSON documents under a namespace path.
+        CREATE TABLE store_items (
+            namespace  text[] NOT NULL,
+            key        text NOT NULL,
+            value      jsonb NOT NULL,
+            expires_at timestamptz,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (namespace, key)
+        );
+        """),
     ]
 }

@@ -39,10 +39,12 @@ public struct RunsSQL: Sendable {
         public var metadata: JSON
         public var multitaskStrategy: String
         public var webhook: String?
+        /// LangGraph run options (stream_mode, on_completion, ...).
+        public var kwargs: JSON
         public init(threadID: String, assistantID: String, input: JSON, config: JSON, metadata: JSON,
-                    multitaskStrategy: String, webhook: String?) {
+                    multitaskStrategy: String, webhook: String?, kwargs: JSON = [:]) {
             self.threadID = threadID; self.assistantID = assistantID; self.input = input; self.config = config
-            self.metadata = metadata; self.multitaskStrategy = multitaskStrategy; self.webhook = webhook
+            self.metadata = metadata; self.multitaskStrategy = multitaskStrategy; self.webhook = webhook; self.kwargs = kwargs
         }
     }
 
@@ -72,11 +74,11 @@ public struct RunsSQL: Sendable {
                 }
             }
             let r = try c.query("""
-                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook)
-                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8)
+                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook, kwargs)
+                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb)
                 RETURNING \(Self.object) AS obj
                 """, [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
-                      n.multitaskStrategy, n.webhook])
+                      n.multitaskStrategy, n.webhook, n.kwargs.description])
             try c.query(Self.refreshThreadStatus, [n.threadID])
             try WebhooksSQL.enqueue(c, runID: id, event: "run.created")
             try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
