@@ -10,6 +10,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
     public let channels = [Channel.runEvents]
     private var server: HTTPServer?
     private var hub: StreamHub?
+    private var dashboardServer: HTTPServer?
     private let draining = Atomic<Bool>(false)
 
     public init() {}
@@ -31,6 +32,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         NativeStreamAPI(hub: hub, threads: ThreadsSQL(pool: pool)).register(api)
         LangGraphAPI(lg: LangGraphSQL(pool: pool), assistants: AssistantsSQL(pool: pool), runs: RunsSQL(pool: pool),
                      threads: ThreadsSQL(pool: pool), hub: hub).register(api)
+        StaticFiles(root: StaticFiles.locate(ctx.settings.dashboardDir)).register(api)
         let metricsDir = ctx.settings.metricsDir
         api.add(Operation(method: "GET", path: "/metrics", summary: "Prometheus metrics of every local DuraGraph process", tag: "meta",
                           success: (200, nil))) { _ in
@@ -50,6 +52,17 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         try server.start()
         self.server = server
         Log.info("listening", ["address": .string("\(s.apiHost):\(server.port)")])
+        if s.dashboardPort > 0 {
+            // The same application on a second port (the reference setup serves the dashboard on 5173).
+            let dash = HTTPServer(options: .init(host: s.apiHost, port: s.dashboardPort, threads: 2, connectionLimit: 1024,
+                                                 timeoutSeconds: s.httpTimeout, maxBodyBytes: s.httpMaxBody),
+                                  handle: { req in
+                                      if req.path == "/" { return HTTPResponse(status: 302, headers: [("Location", "/dashboard/")]) }
+                                      return service.handle(req)
+                                  })
+            try dash.start()
+            dashboardServer = dash
+        }
     }
 
     /// The native API's errors are {"error", "message", "details"}; the LangGraph surface at the
@@ -71,6 +84,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
     public func drain(_ ctx: RoleContext) {
         draining.store(true, ordering: .relaxed)
         server?.stop()
+        dashboardServer?.stop()
     }
 }
 
