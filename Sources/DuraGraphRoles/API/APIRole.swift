@@ -68,8 +68,8 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
     /// The native API's errors are {"error", "message", "details"}; the LangGraph surface at the
     /// root paths answers like the official server: {"detail": message}.
     static func renderError(_ req: HTTPRequest, _ e: HTTPError) -> HTTPResponse {
-        let native = req.path.hasPrefix("/api/") || req.path.hasPrefix("/health") || req.path == "/metrics"
-        if native || e.status == 429 { return e.response }
+        let langGraph = ["/assistants", "/threads", "/runs", "/store", "/ok", "/info"].contains { req.path == $0 || req.path.hasPrefix($0 + "/") }
+        if !langGraph || e.status == 429 { return e.response }
         return .json(e.status, ["detail": .string(e.message)], headers: e.headers)
     }
 

@@ -23,10 +23,9 @@ struct StaticFiles {
 
     func register(_ api: APIBuilder) {
         let root = self.root
-        api.add(Operation(method: "GET", path: "/dashboard", summary: "The dashboard (web UI)", tag: "meta", success: (302, nil))) { _ in
-            HTTPResponse(status: 302, headers: [("Location", "/dashboard/")])
-        }
-        api.add(Operation(method: "GET", path: "/dashboard/*path", summary: "The dashboard's files", tag: "meta", success: (200, nil))) { req in
+        let serve: HTTPHandler = { req in
+            // "/dashboard" (no slash) redirects so relative module paths resolve under /dashboard/.
+            if req.path == "/dashboard" { return HTTPResponse(status: 302, headers: [("Location", "/dashboard/")]) }
             guard let root else { throw HTTPError.notFound("dashboard (install the dashboard files or set DASHBOARD_DIR)") }
             var path = req.param("path")
             if path.isEmpty { path = "index.html" }
@@ -39,6 +38,9 @@ struct StaticFiles {
                                                        ("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")],
                                 body: data)
         }
+        api.add(Operation(method: "GET", path: "/dashboard", summary: "The dashboard (web UI)", tag: "meta", success: (200, nil),
+                          also: [(302, nil)]), serve)
+        api.add(Operation(method: "GET", path: "/dashboard/*path", summary: "The dashboard's files", tag: "meta", success: (200, nil)), serve)
     }
 }
 

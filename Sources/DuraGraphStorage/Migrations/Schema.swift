@@ -205,6 +205,30 @@ public enum Schema {
             updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (namespace, key)
         );
+
+        CREATE TABLE crons (
+            cron_id     uuid PRIMARY KEY,
+            assistant_id uuid NOT NULL REFERENCES assistants ON DELETE CASCADE,
+            thread_id   uuid REFERENCES threads ON DELETE CASCADE,
+            schedule    text NOT NULL,
+            timezone    text NOT NULL DEFAULT 'UTC',
+            payload     jsonb NOT NULL DEFAULT '{}',
+            metadata    jsonb NOT NULL DEFAULT '{}',
+            enabled     boolean NOT NULL DEFAULT true,
+            end_time    timestamptz,
+            on_run_completed text,
+            next_run_at timestamptz NOT NULL,
+            created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX crons_due ON crons (next_run_at) WHERE enabled;
+        -- One row per (cron, fire time): however many schedulers see a cron due, it fires once.
+        CREATE TABLE cron_fires (
+            cron_id uuid NOT NULL REFERENCES crons ON DELETE CASCADE,
+            fire_at timestamptz NOT NULL,
+            run_id  uuid,
+            PRIMARY KEY (cron_id, fire_at)
+        );
         """),
     ]
 }

@@ -3,7 +3,7 @@ import DuraGraphCore
 /// Statements only the LangGraph surface needs: offset searches and counts, thread state and
 /// history (checkpoints), thread copies, run deletion, and the store.
 public struct LangGraphSQL: Sendable {
-    let pool: PGPool
+    public let pool: PGPool
     public init(pool: PGPool) { self.pool = pool }
 
     // MARK: assistants

@@ -33,6 +33,7 @@ struct LangGraphAPI {
         registerThreads(api)
         registerRuns(api)
         registerStore(api)
+        registerCrons(api)
     }
 
     func op(_ method: String, _ path: String, _ summary: String, _ success: Int = 200) -> Operation {
