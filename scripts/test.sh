@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
-scripts/deps.sh python3-venv prometheus systemd
+scripts/deps.sh python3-venv prometheus chromium chromium-driver systemd
 
 # Python tools for the end-to-end tests.
 if [ ! -x .venv/bin/pytest ] || ! cmp -s tests-requirements.txt .venv/.requirements; then

@@ -145,6 +145,8 @@ public struct Settings: Sendable {
     public var metricsDir: String
     /// AUTH_*, JWT_*, RATE_LIMIT_* (Auth/AuthSettings.swift).
     public var auth: AuthSettings
+    public var dashboardDir: String?
+    public var dashboardPort: Int
 
     public init(_ c: Config) throws(ConfigError) {
         databaseURL = c.optional("DATABASE_URL")
@@ -193,6 +195,8 @@ public struct Settings: Sendable {
         webhookPollInterval = try c.double("WEBHOOK_POLL_INTERVAL", 1, range: 0.05...600)
         metricsDir = c.string("METRICS_DIR", dataDir + "/run/metrics")
         auth = try AuthSettings(c)
+        dashboardDir = c.optional("DASHBOARD_DIR")
+        dashboardPort = try c.int("DASHBOARD_PORT", 0, range: 0...65535)
         for (name, host) in [("API_HOST", apiHost), ("METRICS_HOST", metricsHost)] {
             var a = in_addr()
             if inet_pton(AF_INET, host, &a) != 1 { throw ConfigError("\(name) must be an IPv4 address, got \"\(host)\"") }
@@ -201,6 +205,10 @@ public struct Settings: Sendable {
 }
 
 public func readFile(_ path: String) -> String? {
+    readFileBytes(path).map { String(decoding: $0, as: UTF8.self) }
+}
+
+public func readFileBytes(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -212,7 +220,7 @@ public func readFile(_ path: String) -> String? {
         if n == 0 { break }
         out.append(contentsOf: buf[0..<n])
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
 }
 
 extension StringProtocol {

@@ -79,3 +79,28 @@ public enum Base64URL {
         return out
     }
 }
+
+extension Random {
+    /// A name-based (version 5, SHA-1) UUID, as Python's uuid.uuid5.
+    public static func uuid5(namespace: String, name: String) -> String {
+        var bytes: [UInt8] = []
+        let hex = Array(namespace.replacingDashes().utf8)
+        var i = 0
+        while i + 1 < hex.count {
+            bytes.append(UInt8(String(decoding: hex[i...i + 1], as: UTF8.self), radix: 16) ?? 0)
+            i += 2
+        }
+        bytes += Array(name.utf8)
+        var digest = [UInt8](repeating: 0, count: 20)
+        _ = SHA1(bytes, bytes.count, &digest)
+        var b = Array(digest.prefix(16))
+        b[6] = (b[6] & 0x0F) | 0x50
+        b[8] = (b[8] & 0x3F) | 0x80
+        let h = b.map { let s = String($0, radix: 16); return s.count == 1 ? "0" + s : s }
+        return h[0..<4].joined() + "-" + h[4..<6].joined() + "-" + h[6..<8].joined() + "-" + h[8..<10].joined() + "-" + h[10..<16].joined()
+    }
+}
+
+extension String {
+    func replacingDashes() -> String { String(filter { $0 != "-" }) }
+}

@@ -56,3 +56,30 @@ import Testing
         #expect(got.map(\.1) == ["1", "x\ny", "tail"])
     }
 }
+
+@Suite struct CronTests {
+    typealias W = CronExpression.WallTime
+
+    @Test func everyMinuteAndSteps() throws {
+        #expect(try CronExpression("* * * * *").next(after: W(year: 2026, month: 12, day: 31, hour: 23, minute: 59))
+                == W(year: 2027, month: 1, day: 1, hour: 0, minute: 0))
+        #expect(try CronExpression("*/15 9-17 * * *").next(after: W(year: 2026, month: 3, day: 2, hour: 17, minute: 45))
+                == W(year: 2026, month: 3, day: 3, hour: 9, minute: 0))
+    }
+
+    @Test func weekdaysNamesAndLeapDays() throws {
+        // 2026-12-04 is a Friday; the next Monday 08:30 is 2026-12-07.
+        #expect(try CronExpression("30 8 * * mon").next(after: W(year: 2026, month: 12, day: 4, hour: 10, minute: 0))
+                == W(year: 2026, month: 12, day: 7, hour: 8, minute: 30))
+        #expect(try CronExpression("0 0 29 feb *").next(after: W(year: 2026, month: 1, day: 1, hour: 0, minute: 0))
+                == W(year: 2028, month: 2, day: 29, hour: 0, minute: 0))
+        // Both day fields restricted: either matches (the 1st, or a Sunday).
+        #expect(try CronExpression("0 12 1 * 0").next(after: W(year: 2026, month: 12, day: 2, hour: 0, minute: 0))
+                == W(year: 2026, month: 12, day: 6, hour: 12, minute: 0))
+    }
+
+    @Test(arguments: ["* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "5-1 * * * *", "*/0 * * * *", "x * * * *"])
+    func rejects(_ text: String) {
+        #expect(throws: CronExpression.ParseError.self) { try CronExpression(text) }
+    }
+}

@@ -162,3 +162,23 @@ def test_a_client_that_stops_reading_does_not_slow_the_run(stack):
     assert time.monotonic() - t0 < 10
     assert requests.get(stack.api.base + "/health", timeout=2).status_code == 200
     stuck.close()
+
+
+def test_cancelling_a_queued_run_ends_its_stream(stack):
+    aid = stack.assistant(graph_id="agent", config={"model": "slow-20"})
+    tid = stack.thread()
+    busy = stack.run(aid, tid, input={"message": "long"})
+    queued = stack.run(aid, tid, input={"message": "waits"})
+    result = {}
+
+    def consume():
+        with requests.get(f"{stack.base}/runs/{queued['run_id']}/stream", stream=True, timeout=15) as r:
+            result["events"] = read_sse(r)
+    t = threading.Thread(target=consume)
+    t.start()
+    time.sleep(0.5)
+    assert requests.post(f"{stack.base}/runs/{queued['run_id']}/cancel").json()["status"] == "cancelled"
+    t.join(10)
+    assert not t.is_alive(), "the stream of a cancelled queued run must end"
+    assert [e[1] for e in result["events"]] == ["run.cancelled"]
+    requests.post(f"{stack.base}/runs/{busy['run_id']}/cancel")

@@ -5,6 +5,8 @@ import DuraGraphCore
 enum LLMNode {
     static func run(_ node: Graph.Node, state: State, ctx: StepContext) throws -> StepOutcome {
         var cfg = ctx.assistantConfig
+        // LangGraph assistants carry their settings in config.configurable.
+        for (k, v) in cfg["configurable"]?.objectValue ?? [:] where cfg[k] == nil { cfg[k] = v }
         for (k, v) in node.config where k != "type" { cfg[k] = v }
         let model = cfg["model"]?.stringValue ?? "gpt-4o-mini"
         let provider = cfg["provider"]?.stringValue ?? (model.hasPrefix("claude") ? "anthropic" : "openai")

@@ -35,11 +35,16 @@ public final class Router: @unchecked Sendable {   // filled before the server s
         var allowed: [String] = []
         // Literal segments win over parameters: try routes with fewer parameters first.
         var best: (Route, [String: String], Int)?
-        for r in routes where r.segments.count == parts.count {
+        for r in routes {
+            // A last segment "*name" takes the rest of the path (static files).
+            let wildcard = r.segments.last?.hasPrefix("*") == true
+            guard r.segments.count == parts.count || (wildcard && parts.count >= r.segments.count - 1) else { continue }
             var params: [String: String] = [:]
             var ok = true
-            var paramCount = 0
-            for (s, p) in zip(r.segments, parts) {
+            var paramCount = wildcard ? 100 : 0
+            for (i, s) in r.segments.enumerated() {
+                if s.hasPrefix("*") { params[String(s.dropFirst())] = parts[i...].joined(separator: "/"); break }
+                let p = parts[i]
                 if s.hasPrefix(":") { params[String(s.dropFirst())] = String(p); paramCount += 1 }
                 else if s != p { ok = false; break }
             }

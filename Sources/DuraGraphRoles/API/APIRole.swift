@@ -10,6 +10,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
     public let channels = [Channel.runEvents]
     private var server: HTTPServer?
     private var hub: StreamHub?
+    private var dashboardServer: HTTPServer?
     private let draining = Atomic<Bool>(false)
 
     public init() {}
@@ -33,6 +34,9 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         let hub = StreamHub(events: EventsSQL(pool: pool), stop: ctx.stop)
         self.hub = hub
         NativeStreamAPI(hub: hub, threads: ThreadsSQL(pool: pool)).register(api)
+        LangGraphAPI(lg: LangGraphSQL(pool: pool), assistants: AssistantsSQL(pool: pool), runs: RunsSQL(pool: pool),
+                     threads: ThreadsSQL(pool: pool), hub: hub).register(api)
+        StaticFiles(root: StaticFiles.locate(ctx.settings.dashboardDir)).register(api)
         let metricsDir = ctx.settings.metricsDir
         api.add(Operation(method: "GET", path: "/metrics", summary: "Prometheus metrics of every local DuraGraph process", tag: "meta",
                           success: (200, nil))) { _ in
@@ -43,7 +47,8 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
                              success: (200, nil)))
         let document = HTTPResponse.json(200, OpenAPIDocument.build(ops, extraSchemas: APIKeysAPI.schemas))
         api.add(ops.last!) { _ in document }
-        let service = HTTPService(router: router, observer: httpMetricsObserver, gate: gate.isActive ? gate : nil)
+        let service = HTTPService(router: router, observer: httpMetricsObserver, gate: gate.isActive ? gate : nil,
+                                  renderError: Self.renderError)
         let s = ctx.settings
         let server = HTTPServer(options: .init(host: s.apiHost, port: s.apiPort, threads: s.httpThreads,
                                                connectionLimit: s.httpConnectionLimit, timeoutSeconds: s.httpTimeout,
@@ -54,6 +59,25 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         Log.info("listening", ["address": .string("\(server.boundHost ?? s.apiHost):\(server.port)"),
                                "socket_activated": .bool(server.options.listenFD >= 0),
                                "auth": .bool(s.auth.enabled), "rate_limit": .bool(s.auth.rateLimitEnabled)])
+        if s.dashboardPort > 0 {
+            // The same application on a second port (the reference setup serves the dashboard on 5173).
+            let dash = HTTPServer(options: .init(host: s.apiHost, port: s.dashboardPort, threads: 2, connectionLimit: 1024,
+                                                 timeoutSeconds: s.httpTimeout, maxBodyBytes: s.httpMaxBody),
+                                  handle: { req in
+                                      if req.path == "/" { return HTTPResponse(status: 302, headers: [("Location", "/dashboard/")]) }
+                                      return service.handle(req)
+                                  })
+            try dash.start()
+            dashboardServer = dash
+        }
+    }
+
+    /// The native API's errors are {"error", "message", "details"}; the LangGraph surface at the
+    /// root paths answers like the official server: {"detail": message}.
+    static func renderError(_ req: HTTPRequest, _ e: HTTPError) -> HTTPResponse {
+        let langGraph = ["/assistants", "/threads", "/runs", "/store", "/ok", "/info"].contains { req.path == $0 || req.path.hasPrefix($0 + "/") }
+        if !langGraph || e.status == 429 { return e.response }
+        return .json(e.status, ["detail": .string(e.message)], headers: e.headers)
     }
 
     public func notified(channel: String, payload: String) {
@@ -67,6 +91,7 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
     public func drain(_ ctx: RoleContext) {
         draining.store(true, ordering: .relaxed)
         server?.stop()
+        dashboardServer?.stop()
     }
 }
 

@@ -87,11 +87,12 @@ final class RunExecutor: StepContext {
         var node: String? = start.next.first
         var step = start.step
         var parent = start.checkpointID
-        emit("run.started", ["attempt": .int(Int64(run.attempt)), "resumed": .bool(start.resumed)])
         if !start.resumed {
-            state.apply(Self.inputUpdate(run.input))
+            state.apply(State.prepare(Self.inputUpdate(run.input)))
             node = graph.entry
         }
+        // The state the run starts from: LangGraph's first `values` event.
+        emit("run.started", ["attempt": .int(Int64(run.attempt)), "resumed": .bool(start.resumed), "values": .object(state.values)])
         while let current = node {
             if scheduler.draining.load(ordering: .relaxed) {
                 try sql.saveProgress(owner: owner, runID: run.runID, threadID: run.threadID, events: pending,
@@ -144,7 +145,8 @@ final class RunExecutor: StepContext {
             case .pause(let action):
                 // The node runs again, with the submitted input, when the run resumes.
                 let cp = checkpoint(state: state, step: step, next: [current], parent: parent, source: "interrupt")
-                emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)), "next": [.string(current)]])
+                emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)), "next": [.string(current)],
+                                          "values": .object(state.values)])
                 emit("run.requires_action", action)
                 return try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)),
                                   state: state, checkpoint: cp)
@@ -156,9 +158,10 @@ final class RunExecutor: StepContext {
                 let cp = checkpoint(state: state, step: step, next: next.map { [$0] } ?? [], parent: parent, source: "loop",
                                     writes: [current: .object(update)])
                 parent = cp.id
-                emit("node.completed", ["node": .string(current), "step": .int(Int64(step)), "update": .object(update)])
+                emit("node.completed", ["node": .string(current), "type": .string(n.kind.rawValue), "step": .int(Int64(step)),
+                                        "update": .object(update)])
                 emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)),
-                                          "next": .array((next.map { [$0] } ?? []).map(JSON.string))])
+                                          "next": .array((next.map { [$0] } ?? []).map(JSON.string)), "values": .object(state.values)])
                 if next == nil {
                     let output = Self.output(state, since: initialMessageIDs)
                     emit("run.completed", ["output": output])

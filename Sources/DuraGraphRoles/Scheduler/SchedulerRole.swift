@@ -57,6 +57,7 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
         }
         startThread(name: "claim") { self.claimLoop(sql, s) }
         startThread(name: "lease") { self.leaseLoop(sql, s) }
+        CronTicker.start(CronsSQL(pool: ctx.pool), stop: stopped, wake: wake)
         Log.info("scheduler started", ["owner": .string(owner), "concurrency": .int(Int64(s.schedulerConcurrency))])
     }
 

@@ -18,6 +18,7 @@ public enum Schema {
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "assistants_threads_runs", sql: """
         -- RFC 3339 UTC with microseconds: the one timestamp format of the API (and of cursors).
+        -- Row timestamps default to now() (the transaction time), so created_at = updated_at on insert.
         CREATE FUNCTION duragraph_ts(t timestamptz) RETURNS text
             LANGUAGE sql IMMUTABLE PARALLEL SAFE
             RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
@@ -30,8 +31,8 @@ public enum Schema {
             config       jsonb NOT NULL DEFAULT '{}',
             metadata     jsonb NOT NULL DEFAULT '{}',
             version      integer NOT NULL DEFAULT 1,
-            created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
-            updated_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+            created_at   timestamptz NOT NULL DEFAULT now(),
+            updated_at   timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX assistants_page ON assistants (created_at DESC, assistant_id DESC);
         CREATE INDEX assistants_metadata ON assistants USING gin (metadata jsonb_path_ops);
@@ -44,7 +45,7 @@ public enum Schema {
             graph_id     text NOT NULL,
             config       jsonb NOT NULL,
             metadata     jsonb NOT NULL,
-            created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+            created_at   timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (assistant_id, version)
         );
 
@@ -53,8 +54,8 @@ public enum Schema {
             metadata   jsonb NOT NULL DEFAULT '{}',
             status     text NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'busy', 'interrupted', 'error')),
             "values"   jsonb,
-            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-            updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX threads_page ON threads (created_at DESC, thread_id DESC);
         CREATE INDEX threads_metadata ON threads USING gin (metadata jsonb_path_ops);
@@ -67,7 +68,7 @@ public enum Schema {
             content    jsonb NOT NULL,
             extra      jsonb NOT NULL DEFAULT '{}',
             run_id     uuid,
-            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            created_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (thread_id, message_id)
         );
         CREATE INDEX thread_messages_order ON thread_messages (thread_id, seq);
@@ -93,8 +94,8 @@ public enum Schema {
             attempt            integer NOT NULL DEFAULT 0,
             lease_owner        text,
             lease_expires_at   timestamptz,
-            created_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
-            updated_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+            created_at         timestamptz NOT NULL DEFAULT now(),
+            updated_at         timestamptz NOT NULL DEFAULT now(),
             started_at         timestamptz,
             ended_at           timestamptz
         );
@@ -114,7 +115,7 @@ public enum Schema {
             seq        bigint NOT NULL,
             type       text NOT NULL,
             data       jsonb NOT NULL DEFAULT '{}',
-            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            created_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (run_id, seq)
         );
         CREATE INDEX run_events_thread ON run_events (thread_id, event_id);
@@ -129,7 +130,7 @@ public enum Schema {
             next          jsonb NOT NULL DEFAULT '[]',
             "values"      jsonb NOT NULL,
             metadata      jsonb NOT NULL DEFAULT '{}',
-            created_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+            created_at    timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX checkpoints_thread ON checkpoints (thread_id, created_at DESC);
         CREATE INDEX checkpoints_run ON checkpoints (run_id, created_at DESC);
@@ -147,8 +148,8 @@ public enum Schema {
             enabled       boolean NOT NULL DEFAULT true,
             disabled_reason text,
             failing_since timestamptz,
-            created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
-            updated_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            updated_at    timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX webhooks_page ON webhooks (created_at DESC, webhook_id DESC);
 
@@ -162,13 +163,13 @@ public enum Schema {
             payload         jsonb NOT NULL,
             status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'succeeded', 'failed')),
             attempts        integer NOT NULL DEFAULT 0,
-            next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            next_attempt_at timestamptz NOT NULL DEFAULT now(),
             lease_owner     text,
             lease_expires_at timestamptz,
             last_status_code integer,
             last_error      text,
-            created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
-            updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+            created_at      timestamptz NOT NULL DEFAULT now(),
+            updated_at      timestamptz NOT NULL DEFAULT now(),
             completed_at    timestamptz
         );
         CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
@@ -191,7 +192,46 @@ public enum Schema {
             value text NOT NULL
         );
         """),
-        Migration(version: 3, name: "api_keys_rate_limits", sql: """
+        Migration(version: 3, name: "langgraph", sql: """
+        -- LangGraph run options (stream_mode, on_completion, ...), kept as given.
+        ALTER TABLE runs ADD COLUMN kwargs jsonb NOT NULL DEFAULT '{}';
+
+        -- The LangGraph store: JSON documents under a namespace path.
+        CREATE TABLE store_items (
+            namespace  text[] NOT NULL,
+            key        text NOT NULL,
+            value      jsonb NOT NULL,
+            expires_at timestamptz,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (namespace, key)
+        );
+
+        CREATE TABLE crons (
+            cron_id     uuid PRIMARY KEY,
+            assistant_id uuid NOT NULL REFERENCES assistants ON DELETE CASCADE,
+            thread_id   uuid REFERENCES threads ON DELETE CASCADE,
+            schedule    text NOT NULL,
+            timezone    text NOT NULL DEFAULT 'UTC',
+            payload     jsonb NOT NULL DEFAULT '{}',
+            metadata    jsonb NOT NULL DEFAULT '{}',
+            enabled     boolean NOT NULL DEFAULT true,
+            end_time    timestamptz,
+            on_run_completed text,
+            next_run_at timestamptz NOT NULL,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            updated_at  timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX crons_due ON crons (next_run_at) WHERE enabled;
+        -- One row per (cron, fire time): however many schedulers see a cron due, it fires once.
+        CREATE TABLE cron_fires (
+            cron_id uuid NOT NULL REFERENCES crons ON DELETE CASCADE,
+            fire_at timestamptz NOT NULL,
+            run_id  uuid,
+            PRIMARY KEY (cron_id, fire_at)
+        );
+        """),
+        Migration(version: 4, name: "api_keys_rate_limits", sql: """
         -- API keys: only the SHA-256 of the key is stored (keys are 256-bit random values, so a
         -- plain hash is enough); key_prefix is the first characters, to recognise a key in lists.
         CREATE TABLE api_keys (

@@ -39,6 +39,19 @@ public struct EventsSQL: Sendable {
         return (r["t"]!, r["status"]!)
     }
 
+    /// Appends one event after the run's last (inside the caller's transaction) and announces it.
+    /// For writers other than the run's executor: cancellation of a run that is not executing,
+    /// recovery of a run whose scheduler died.
+    static func append(_ c: PGConnection, runID: String, type: String, data: JSON) throws {
+        let r = try c.query("""
+            INSERT INTO run_events (run_id, thread_id, seq, type, data)
+            SELECT $1, (SELECT thread_id FROM runs WHERE run_id = $1), coalesce(max(seq), 0) + 1, $2, $3::jsonb
+            FROM run_events WHERE run_id = $1
+            RETURNING seq
+            """, [runID, type, data.description])
+        try c.query("SELECT pg_notify($1, $2)", [SchedulerSQL.eventsChannel, "\(runID):\(r.first?["seq"] ?? "0")"])
+    }
+
     static func event(_ r: PGRow) -> Event {
         Event(eventID: r.int("event_id") ?? 0, runID: r["run_id"]!, threadID: r["thread_id"]!, seq: r.int("seq") ?? 0,
               type: r["type"]!, ts: r["ts"] ?? "", data: r.json("data") ?? .null)

@@ -39,17 +39,24 @@ public struct RunsSQL: Sendable {
         public var metadata: JSON
         public var multitaskStrategy: String
         public var webhook: String?
+        /// LangGraph run options (stream_mode, on_completion, ...).
+        public var kwargs: JSON
         public init(threadID: String, assistantID: String, input: JSON, config: JSON, metadata: JSON,
-                    multitaskStrategy: String, webhook: String?) {
+                    multitaskStrategy: String, webhook: String?, kwargs: JSON = [:]) {
             self.threadID = threadID; self.assistantID = assistantID; self.input = input; self.config = config
-            self.metadata = metadata; self.multitaskStrategy = multitaskStrategy; self.webhook = webhook
+            self.metadata = metadata; self.multitaskStrategy = multitaskStrategy; self.webhook = webhook; self.kwargs = kwargs
         }
     }
 
     /// Checks thread and assistant, applies the multitask strategy to the thread's active runs,
     /// inserts the queued run and notifies the schedulers, all in one transaction.
     public func create(id: String, _ n: NewRun) throws -> JSON {
-        try pool.transaction { c in
+        try pool.transaction { c in try Self.insert(c, id: id, n) }
+    }
+
+    /// The body of `create`, inside the caller's transaction (crons create runs this way).
+    static func insert(_ c: PGConnection, id: String, _ n: NewRun) throws -> JSON {
+        do {
             guard try !c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [n.threadID]).rows.isEmpty else {
                 throw StoreError.notFound("thread")
             }
@@ -66,17 +73,17 @@ public struct RunsSQL: Sendable {
                 case "reject":
                     throw StoreError.conflict("thread \(n.threadID) already has an active run")
                 case "interrupt", "rollback":
-                    try stopActive(c, threadID: n.threadID, byRun: id, delete: n.multitaskStrategy == "rollback")
+                    try Self.stopActive(c, threadID: n.threadID, byRun: id, delete: n.multitaskStrategy == "rollback")
                 default:   // enqueue: waits its turn
                     break
                 }
             }
             let r = try c.query("""
-                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook)
-                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8)
+                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook, kwargs)
+                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb)
                 RETURNING \(Self.object) AS obj
                 """, [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
-                      n.multitaskStrategy, n.webhook])
+                      n.multitaskStrategy, n.webhook, n.kwargs.description])
             try c.query(Self.refreshThreadStatus, [n.threadID])
             try WebhooksSQL.enqueue(c, runID: id, event: "run.created")
             try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
@@ -86,7 +93,7 @@ public struct RunsSQL: Sendable {
 
     /// interrupt/rollback: runs not yet executing stop at once; an executing run is asked to stop
     /// (its scheduler sees the flag and the control notification).
-    private func stopActive(_ c: PGConnection, threadID: String, byRun: String, delete: Bool) throws {
+    private static func stopActive(_ c: PGConnection, threadID: String, byRun: String, delete: Bool) throws {
         let reason = JSON.object(["code": "interrupted", "message": .string("interrupted by run \(byRun)")]).description
         if delete {
             try c.query("DELETE FROM runs WHERE thread_id = $1 AND status IN ('queued', 'requires_action')", [threadID])
@@ -96,7 +103,10 @@ public struct RunsSQL: Sendable {
                 WHERE thread_id = $1 AND status IN ('queued', 'requires_action')
                 RETURNING run_id::text AS id
                 """, [threadID, reason])
-            for row in stopped.all { try WebhooksSQL.enqueue(c, runID: row["id"]!, event: "run.cancelled") }
+            for row in stopped.all {
+                try EventsSQL.append(c, runID: row["id"]!, type: "run.cancelled", data: ["reason": .string("interrupted by run \(byRun)")])
+                try WebhooksSQL.enqueue(c, runID: row["id"]!, event: "run.cancelled")
+            }
         }
         let running = try c.query("""
             UPDATE runs SET cancel_requested = true, delete_on_cancel = $2::boolean, updated_at = clock_timestamp()
@@ -155,6 +165,7 @@ public struct RunsSQL: Sendable {
                     WHERE run_id = $1 RETURNING \(Self.object) AS obj
                     """, [id])
                 try c.query(Self.refreshThreadStatus, [row["t"]!])
+                try EventsSQL.append(c, runID: id, type: "run.cancelled", data: [:])   // ends its streams
                 try WebhooksSQL.enqueue(c, runID: id, event: "run.cancelled")
                 return .cancelled(r.objects().first!)
             case "in_progress":

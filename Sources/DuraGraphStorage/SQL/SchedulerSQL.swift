@@ -49,7 +49,8 @@ public struct SchedulerSQL: Sendable {
                 WHERE u.run_id = c.run_id AND a.assistant_id = u.assistant_id
                 RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
                     u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first,
-                    extract(epoch FROM clock_timestamp() - u.started_at)::float8 AS running_for,
+                    -- The timeout counts execution, not time paused waiting for input (a resumed run has tool_outputs).
+                    CASE WHEN u.tool_outputs IS NULL THEN extract(epoch FROM clock_timestamp() - u.started_at) ELSE 0 END::float8 AS running_for,
                     extract(epoch FROM u.started_at - u.created_at)::float8 AS queue_wait,
                     (SELECT coalesce(max(seq), 0) + 1 FROM run_events e WHERE e.run_id = u.run_id) AS next_seq
                 """, [owner, String(limit), String(leaseSeconds)])
@@ -106,7 +107,7 @@ public struct SchedulerSQL: Sendable {
                     RETURNING r.status, r.error
                     """, [e["id"]!, String(maxAttempts)]).first else { return nil }
                 if row["status"] == "failed" {
-                    try appendEventsNextSeq(c, runID: e["id"]!, type: "run.failed", data: row.json("error") ?? .null)
+                    try EventsSQL.append(c, runID: e["id"]!, type: "run.failed", data: row.json("error") ?? .null)
                     try c.query(RunsSQL.refreshThreadStatus, [e["t"]!])
                     try WebhooksSQL.enqueue(c, runID: e["id"]!, event: "run.failed")
                 } else {
@@ -269,16 +270,6 @@ public struct SchedulerSQL: Sendable {
             FROM jsonb_array_elements($2::jsonb) e
             """, [runID, arr.description])
         try c.query("SELECT pg_notify($1, $2)", [Self.eventsChannel, "\(runID):\(last.seq)"])
-    }
-
-    func appendEventsNextSeq(_ c: PGConnection, runID: String, type: String, data: JSON) throws {
-        let r = try c.query("""
-            INSERT INTO run_events (run_id, thread_id, seq, type, data)
-            SELECT $1, (SELECT thread_id FROM runs WHERE run_id = $1), coalesce(max(seq), 0) + 1, $2, $3::jsonb
-            FROM run_events WHERE run_id = $1
-            RETURNING seq
-            """, [runID, type, data.description])
-        try c.query("SELECT pg_notify($1, $2)", [Self.eventsChannel, "\(runID):\(r.first?["seq"] ?? "0")"])
     }
 
     func insertCheckpoint(_ c: PGConnection, threadID: String, runID: String, _ cp: Checkpoint) throws {

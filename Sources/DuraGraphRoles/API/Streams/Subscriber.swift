@@ -15,6 +15,8 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
     /// Frame for one event; nil skips it. Second result: the event ends the stream.
     let format: @Sendable (EventsSQL.Event) -> (frame: String?, ends: Bool)
     static let maxPendingBytes = 1 << 20
+    /// What keeps an idle connection alive: an SSE comment, or whitespace before a JSON body.
+    var heartbeatText = ": heartbeat\n\n"
     static let catchUpBatch = 500
 
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -83,7 +85,7 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
 
     func heartbeat() {
         pthread_mutex_lock(lock)
-        if !closed && queue.count < Self.maxPendingBytes { queue.append(contentsOf: ": heartbeat\n\n".utf8) }
+        if !closed && queue.count < Self.maxPendingBytes { queue.append(contentsOf: heartbeatText.utf8) }
         let w = wake
         pthread_mutex_unlock(lock)
         w?()

@@ -1,0 +1,243 @@
+"""The official langgraph-sdk (pinned in tests-requirements.txt) against DuraGraph, unmodified."""
+import asyncio
+import uuid
+
+import pytest
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
+
+from fake_llm import FakeLLM
+from test_scheduler import Stack
+
+
+@pytest.fixture(scope="module")
+def llm():
+    f = FakeLLM()
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def stack(llm):
+    s = Stack(llm)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    return get_sync_client(url=stack.api.base, api_key=None)
+
+
+def human(text):
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def test_assistants(client):
+    a = client.assistants.create(graph_id="echo", name="first", metadata={"team": "x"}, config={"configurable": {"k": 1}})
+    assert a["graph_id"] == "echo" and a["version"] == 1 and a["metadata"] == {"team": "x"} and a["name"] == "first"
+    assert client.assistants.get(a["assistant_id"])["assistant_id"] == a["assistant_id"]
+    again = client.assistants.create(graph_id="echo", assistant_id=a["assistant_id"], if_exists="do_nothing")
+    assert again["assistant_id"] == a["assistant_id"]
+    with pytest.raises(ConflictError):
+        client.assistants.create(graph_id="echo", assistant_id=a["assistant_id"])
+    with pytest.raises(NotFoundError):
+        client.assistants.create(graph_id="no-such-graph")
+    u = client.assistants.update(a["assistant_id"], metadata={"extra": True}, name="second")
+    assert u["version"] == 2 and u["metadata"] == {"team": "x", "extra": True} and u["name"] == "second"
+    versions = client.assistants.get_versions(a["assistant_id"])
+    assert [v["version"] for v in versions] == [2, 1]
+    back = client.assistants.set_latest(a["assistant_id"], 1)
+    assert back["version"] == 1 and back["name"] == "first"
+    found = client.assistants.search(metadata={"team": "x"}, limit=100)
+    assert a["assistant_id"] in [x["assistant_id"] for x in found]
+    assert client.assistants.count(metadata={"team": "x"}) >= 1
+    assert client.assistants.count(graph_id="echo") >= 2   # includes the graph's default assistant
+    graph = client.assistants.get_graph(a["assistant_id"])
+    assert {n["id"] for n in graph["nodes"]} >= {"__start__", "echo", "__end__"}
+    schemas = client.assistants.get_schemas(a["assistant_id"])
+    assert schemas["graph_id"] == "echo" and "input_schema" in schemas
+    assert client.assistants.get_subgraphs(a["assistant_id"]) == {}
+    # A graph name stands for that graph's default assistant (uuid5 as the official server).
+    default = client.assistants.get("echo")
+    assert default["assistant_id"] == str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "echo"))
+    paged = client.assistants.search(limit=1, response_format="object")
+    assert len(paged["assistants"]) == 1 and paged["next"] is not None
+    client.assistants.delete(a["assistant_id"])
+    with pytest.raises(NotFoundError):
+        client.assistants.get(a["assistant_id"])
+
+
+def test_threads_and_state(client):
+    tid = str(uuid.uuid4())
+    t = client.threads.create(thread_id=tid, metadata={"user": "u1"})
+    assert t["thread_id"] == tid and t["status"] == "idle" and t["metadata"] == {"user": "u1"}
+    assert client.threads.create(thread_id=tid, if_exists="do_nothing")["thread_id"] == tid
+    with pytest.raises(ConflictError):
+        client.threads.create(thread_id=tid)
+    with pytest.raises(UnprocessableEntityError):
+        client.threads.create(thread_id="not-a-uuid")
+    with pytest.raises(NotFoundError):
+        client.threads.get(str(uuid.uuid4()))
+    assert client.threads.update(tid, metadata={"more": 1})["metadata"] == {"user": "u1", "more": 1}
+    assert client.threads.update(tid, metadata={"min": 1}, return_minimal=True) is None
+    assert tid in [x["thread_id"] for x in client.threads.search(metadata={"user": "u1"}, limit=50)]
+    assert client.threads.count(metadata={"user": "u1"}) >= 1
+
+    final = client.runs.wait(tid, "echo", input=human("hello"))
+    assert [m["type"] for m in final["messages"]] == ["human", "ai"]
+    assert final["messages"][1]["content"] == "echo: hello"
+    state = client.threads.get_state(tid)
+    assert state["next"] == [] and state["values"]["messages"][1]["content"] == "echo: hello"
+    assert state["checkpoint"]["thread_id"] == tid and state["checkpoint"]["checkpoint_id"]
+    at = client.threads.get_state(tid, checkpoint_id=state["checkpoint"]["checkpoint_id"])
+    assert at["values"] == state["values"]
+    upd = client.threads.update_state(tid, {"messages": [{"role": "user", "content": "edited", "id": "m-x"}], "topic": "t"}, as_node="echo")
+    assert upd["checkpoint"]["thread_id"] == tid
+    after = client.threads.get_state(tid)
+    assert after["values"]["topic"] == "t" and after["values"]["messages"][-1]["content"] == "edited"
+    history = client.threads.get_history(tid, limit=10)
+    assert history[0]["checkpoint"]["checkpoint_id"] == after["checkpoint"]["checkpoint_id"]
+    assert len(history) >= 2
+    older = client.threads.get_history(tid, before=history[0]["checkpoint"])
+    assert older and older[0]["checkpoint"]["checkpoint_id"] == history[1]["checkpoint"]["checkpoint_id"]
+    copy = client.threads.copy(tid)
+    assert copy["thread_id"] != tid and client.threads.get_state(copy["thread_id"])["values"]["topic"] == "t"
+    assert client.threads.prune([copy["thread_id"]])["pruned_count"] == 1
+    client.threads.delete(tid)
+    with pytest.raises(NotFoundError):
+        client.threads.get(tid)
+
+
+def test_runs_lifecycle(client):
+    t = client.threads.create()["thread_id"]
+    created = []
+    run = client.runs.create(t, "echo", input=human("bg"), metadata={"m": 1}, on_run_created=created.append)
+    assert run["status"] in ("pending", "running", "success") and run["metadata"] == {"m": 1}
+    assert created and created[0]["run_id"] == run["run_id"] and created[0]["thread_id"] == t
+    joined = client.runs.join(t, run["run_id"])
+    assert joined["messages"][-1]["content"] == "echo: bg"
+    got = client.runs.get(t, run["run_id"])
+    assert got["status"] == "success" and got["kwargs"]["input"] == human("bg")
+    assert [r["run_id"] for r in client.runs.list(t)] == [run["run_id"]]
+    assert client.runs.list(t, status="success")[0]["run_id"] == run["run_id"]
+    batch = client.runs.create_batch([{"assistant_id": "echo", "input": human("b1")}, {"assistant_id": "echo", "input": human("b2")}])
+    assert len(batch) == 2 and all(b["run_id"] for b in batch)
+    client.runs.delete(t, run["run_id"])
+    with pytest.raises(NotFoundError):
+        client.runs.get(t, run["run_id"])
+    with pytest.raises(NotFoundError):
+        client.runs.create(str(uuid.uuid4()), "echo", input=human("x"))
+    # if_not_exists=create makes the thread.
+    new_t = str(uuid.uuid4())
+    client.runs.wait(new_t, "echo", input=human("made"), if_not_exists="create")
+    assert client.threads.get(new_t)["status"] == "idle"
+
+
+def test_multitask_reject_and_cancel(client, stack):
+    aid = client.assistants.create(graph_id="agent", config={"configurable": {"model": "slow-20"}})["assistant_id"]
+    t = client.threads.create()["thread_id"]
+    first = client.runs.create(t, aid, input=human("long"))
+    with pytest.raises(ConflictError):
+        client.runs.create(t, aid, input=human("second"), multitask_strategy="reject")
+    client.runs.cancel(t, first["run_id"])
+    final = client.runs.join(t, first["run_id"])
+    assert isinstance(final, dict)
+    assert client.runs.get(t, first["run_id"])["status"] == "interrupted"
+    q = client.runs.create(t, aid, input=human("queued"))
+    client.runs.cancel_many(thread_id=t, run_ids=[q["run_id"]])
+    client.runs.join(t, q["run_id"])   # a running run stops within about a second
+    assert client.runs.get(t, q["run_id"])["status"] == "interrupted"
+
+
+def test_every_stream_mode(client):
+    t = client.threads.create()["thread_id"]
+    modes = ["values", "updates", "messages-tuple", "messages", "events", "debug", "tasks", "checkpoints", "custom"]
+    parts = list(client.runs.stream(t, "echo", input=human("s"), stream_mode=modes))
+    events = [p.event for p in parts]
+    assert events[0] == "metadata" and parts[0].data["run_id"]
+    for e in ["values", "updates", "messages", "messages/complete", "events", "debug", "tasks", "checkpoints"]:
+        assert e in events, e
+    values = [p.data for p in parts if p.event == "values"]
+    assert values[0]["messages"][-1]["content"] == "s" and values[-1]["messages"][-1]["content"] == "echo: s"
+    updates = [p.data for p in parts if p.event == "updates"]
+    assert updates == [{"echo": {"messages": [values[-1]["messages"][-1]]}}]
+    msg, meta = next(p.data for p in parts if p.event == "messages")
+    assert msg["content"] == "echo: s" and meta["langgraph_node"] == "echo"
+    # Stateless stream.
+    sl = list(client.runs.stream(None, "echo", input=human("nothread")))
+    assert sl[-1].data["messages"][-1]["content"] == "echo: nothread"
+
+
+def test_llm_tokens_and_errors_through_the_sdk(client):
+    aid = client.assistants.create(graph_id="agent", config={"configurable": {"model": "slow-3"}})["assistant_id"]
+    t = client.threads.create()["thread_id"]
+    parts = list(client.runs.stream(t, aid, input=human("x"), stream_mode="messages-tuple"))
+    tokens = [p.data[0]["content"] for p in parts if p.event == "messages"]
+    assert tokens == ["t0 ", "t1 ", "t2 "]
+    bad = client.assistants.create(graph_id="agent", config={"configurable": {"model": "error-500"}})["assistant_id"]
+    errs = [p for p in client.runs.stream(t, bad, input=human("x")) if p.event == "error"]
+    assert errs and errs[0].data["error"] == "llm_error" and "HTTP 500" in errs[0].data["message"]
+    with pytest.raises(Exception) as exc:
+        client.runs.wait(t, bad, input=human("y"))
+    assert "llm_error" in str(exc.value)
+    assert client.runs.wait(t, bad, input=human("z"), raise_error=False)["__error__"]["error"] == "llm_error"
+    assert client.threads.get(t)["status"] == "error"
+
+
+def test_join_stream_resumes_with_last_event_id(client):
+    aid = client.assistants.create(graph_id="agent", config={"configurable": {"model": "slow-6"}})["assistant_id"]
+    t = client.threads.create()["thread_id"]
+    run = client.runs.create(t, aid, input=human("x"))
+    first = []
+    for p in client.runs.join_stream(t, run["run_id"], stream_mode="messages-tuple"):
+        first.append(p)
+        if p.event == "messages" and p.data[0]["content"] == "t1 ":
+            break
+    last_id = first[-1].id
+    rest = list(client.runs.join_stream(t, run["run_id"], stream_mode="messages-tuple", last_event_id=last_id))
+    tokens = [p.data[0]["content"] for p in first + rest if p.event == "messages"]
+    assert tokens == [f"t{i} " for i in range(6)]
+
+
+def test_thread_join_stream(client):
+    t = client.threads.create()["thread_id"]
+    client.runs.wait(t, "echo", input=human("one"))
+    it = client.threads.join_stream(t, stream_mode=["values"])
+    seen = []
+    for p in it:
+        seen.append(p)
+        if p.event == "metadata" and p.data.get("status") == "run_done":
+            break
+    assert any(p.event == "values" for p in seen)
+
+
+def test_store(client):
+    client.store.put_item(["docs", "u1"], "k1", {"text": "hello", "n": 1})
+    client.store.put_item(["docs", "u2"], "k2", {"text": "bye", "n": 2})
+    item = client.store.get_item(["docs", "u1"], "k1")
+    assert item["value"] == {"text": "hello", "n": 1} and item["namespace"] == ["docs", "u1"] and item["key"] == "k1"
+    assert client.store.get_item(["docs", "u1"], "missing") is None
+    found = client.store.search_items(["docs"], filter={"n": 2})["items"]
+    assert [i["key"] for i in found] == ["k2"]
+    assert len(client.store.search_items(["docs"])["items"]) == 2
+    ns = client.store.list_namespaces(prefix=["docs"])["namespaces"]
+    assert sorted(ns) == [["docs", "u1"], ["docs", "u2"]]
+    assert client.store.list_namespaces(prefix=["docs"], max_depth=1)["namespaces"] == [["docs"]]
+    client.store.delete_item(["docs", "u1"], "k1")
+    assert client.store.get_item(["docs", "u1"], "k1") is None
+
+
+def test_async_client(stack):
+    async def main():
+        c = get_client(url=stack.api.base, api_key=None)
+        a = await c.assistants.create(graph_id="echo")
+        t = await c.threads.create()
+        parts = [p async for p in c.runs.stream(t["thread_id"], a["assistant_id"], input=human("async"), stream_mode="updates")]
+        assert [p.event for p in parts] == ["metadata", "updates"]
+        res = await c.runs.wait(t["thread_id"], a["assistant_id"], input=human("w"))
+        assert res["messages"][-1]["content"] == "echo: w"
+        assert (await c.threads.get_state(t["thread_id"]))["values"]["messages"][-1]["content"] == "echo: w"
+        with pytest.raises(NotFoundError):
+            await c.runs.get(t["thread_id"], str(uuid.uuid4()))
+    asyncio.run(main())
