@@ -47,8 +47,9 @@ def test_cron_api_round_trip(stack):
 def test_due_cron_fires_exactly_once_with_two_schedulers(stack):
     c = get_sync_client(url=stack.api.base, api_key=None)
     t = c.threads.create()["thread_id"]
-    cron = c.crons.create_for_thread(t, "echo", schedule="* * * * *", input={"messages": [{"role": "user", "content": "tick"}]})
-    # Make it due now (rather than wait for the next minute): both schedulers race for it.
+    # Once a year, made due now (rather than waiting): both schedulers race for this one fire time,
+    # and the next one is far away, so any second run would be a double fire.
+    cron = c.crons.create_for_thread(t, "echo", schedule="0 0 1 1 *", input={"messages": [{"role": "user", "content": "tick"}]})
     psql(f"UPDATE crons SET next_run_at = clock_timestamp() WHERE cron_id = '{cron['cron_id']}'", stack.url)
     wait_for(lambda: psql(f"SELECT count(*) FROM runs WHERE thread_id = '{t}' AND status = 'completed'", stack.url) == "1",
              20, what="the cron's run")
