@@ -241,3 +241,18 @@ def test_async_client(stack):
         with pytest.raises(NotFoundError):
             await c.runs.get(t["thread_id"], str(uuid.uuid4()))
     asyncio.run(main())
+
+
+def test_interrupt_before_and_resume_with_command(client):
+    t = client.threads.create()["thread_id"]
+    a = client.assistants.create(graph_id="echo", config={"graph": {
+        "entry": "draft", "nodes": {"draft": {"type": "echo"}, "publish": {"type": "transform", "set": {"published": True}}},
+        "edges": [{"from": "draft", "to": "publish"}]}})["assistant_id"]
+    first = client.runs.wait(t, a, input=human("post"), interrupt_before=["publish"])
+    assert first.get("__interrupt__") == [] or "__interrupt__" in first
+    assert client.threads.get(t)["status"] == "interrupted"
+    assert client.threads.get_state(t)["next"] == ["publish"]
+    final = client.runs.wait(t, a, command={"resume": "ok"})
+    assert final["published"] is True
+    assert client.threads.get(t)["status"] == "idle"
+    assert client.threads.get_state(t)["next"] == []

@@ -312,3 +312,28 @@ def test_two_schedulers_never_execute_a_run_twice(llm):
         assert owners == "0"   # every lease released
     finally:
         s.close()
+
+
+def test_interrupt_before_and_after_then_resume(stack):
+    graph = {"entry": "a", "nodes": {"a": {"type": "echo"}, "b": {"type": "transform", "set": {"done": True}}},
+             "edges": [{"from": "a", "to": "b"}]}
+    aid = stack.assistant(config={"graph": graph})
+    run = stack.run(aid, input={"message": "x"}, interrupt_before=["b"])
+    paused = stack.wait_status(run["run_id"], {"requires_action"} | TERMINAL)
+    assert paused["status"] == "requires_action"
+    assert paused["required_action"] == {"type": "interrupt", "when": "before", "node": "b"}
+    assert stack.get(f"/threads/{run['thread_id']}")["status"] == "interrupted"
+    stack.post(f"/runs/{run['run_id']}/resume", {"input": {"note": "approved"}}, 200)
+    done = stack.wait_status(run["run_id"], TERMINAL)
+    assert done["status"] == "completed"
+    nodes = psql(f"SELECT string_agg(data->>'node', ',' ORDER BY seq) FROM run_events WHERE run_id = '{run['run_id']}' "
+                 f"AND type = 'node.started'", stack.url)
+    assert nodes == "a,b", "b ran once, after the resume"
+    run2 = stack.run(aid, input={"message": "y"}, interrupt_after="*")
+    p2 = stack.wait_status(run2["run_id"], {"requires_action"} | TERMINAL)
+    assert p2["required_action"] == {"type": "interrupt", "when": "after", "node": "a"}
+    stack.post(f"/runs/{run2['run_id']}/resume", {"input": {}}, 200)
+    p3 = stack.wait_status(run2["run_id"], {"requires_action"} | TERMINAL, timeout=10)
+    assert p3["status"] == "completed"   # b is the last node: nothing after it to pause before
+    r = requests.post(stack.base + "/runs", json={"thread_id": stack.thread(), "assistant_id": aid, "interrupt_before": 5})
+    assert r.status_code == 422 and r.json()["details"]["field"] == "interrupt_before"

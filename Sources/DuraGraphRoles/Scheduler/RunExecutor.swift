@@ -93,6 +93,9 @@ final class RunExecutor: StepContext {
         }
         // The state the run starts from: LangGraph's first `values` event.
         emit("run.started", ["attempt": .int(Int64(run.attempt)), "resumed": .bool(start.resumed), "values": .object(state.values)])
+        // A run resumed at an interrupt_before pause runs that node now instead of pausing again.
+        var skipBefore = start.resumed && run.toolOutputs != nil
+        let before = Self.nodeSet(run.kwargs["interrupt_before"]), after = Self.nodeSet(run.kwargs["interrupt_after"])
         while let current = node {
             if scheduler.draining.load(ordering: .relaxed) {
                 try sql.saveProgress(owner: owner, runID: run.runID, threadID: run.threadID, events: pending,
@@ -117,6 +120,21 @@ final class RunExecutor: StepContext {
                 return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
             }
             guard let n = graph.nodes[current] else { break }
+            if !skipBefore && (before.contains(current) || before.contains("*")) {
+                let action: JSON = ["type": "interrupt", "when": "before", "node": .string(current)]
+                let cp = checkpoint(state: state, step: step, next: [current], parent: parent, source: "interrupt")
+                emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)), "next": [.string(current)],
+                                          "values": .object(state.values)])
+                emit("run.requires_action", action)
+                return try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)),
+                                  state: state, checkpoint: cp)
+            }
+            skipBefore = false
+            if n.kind != .human && n.kind != .tool, let input = resume {
+                // Resuming an interrupt: an object is a state update for the node about to run.
+                if case .object(let o) = input { state.apply(State.prepare(o)) }
+                resume = nil
+            }
             emit("node.started", ["node": .string(current), "type": .string(n.kind.rawValue), "step": .int(Int64(step))])
             if n.kind == .llm || n.kind == .tool || n.kind == .human { flush() }
             let outcome: StepOutcome
@@ -162,6 +180,12 @@ final class RunExecutor: StepContext {
                                         "update": .object(update)])
                 emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)),
                                           "next": .array((next.map { [$0] } ?? []).map(JSON.string)), "values": .object(state.values)])
+                if next != nil, after.contains(current) || after.contains("*") {
+                    let action: JSON = ["type": "interrupt", "when": "after", "node": .string(current)]
+                    emit("run.requires_action", action)
+                    return try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)),
+                                      state: state, checkpoint: cp)
+                }
                 if next == nil {
                     let output = Self.output(state, since: initialMessageIDs)
                     emit("run.completed", ["output": output])
@@ -202,6 +226,12 @@ final class RunExecutor: StepContext {
 
     private func markPersisted(_ state: State) {
         for m in state.messages { if let id = m["id"]?.stringValue { persistedMessageIDs.insert(id) } }
+    }
+
+    /// interrupt_before / interrupt_after: "*" or a list of node names.
+    static func nodeSet(_ v: JSON?) -> Set<String> {
+        if let s = v?.stringValue { return [s] }
+        return Set((v?.arrayValue ?? []).compactMap(\.stringValue))
     }
 
     /// Native input {"message": "Hello"} appends a user message; {"messages": [...]} appends

@@ -232,7 +232,7 @@ public struct RunsSQL: Sendable {
                 """, [id]).first else { return nil }
             guard row["status"] == "requires_action" else { return .notWaiting(row["status"]!) }
             let kind = row.json("required_action")?["type"]?.stringValue ?? ""
-            guard kind == "human_input" else { return .wrongKind(kind) }
+            guard kind == "human_input" || kind == "interrupt" else { return .wrongKind(kind) }
             let r = try c.query("""
                 UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp(),
                     attempt = 0

@@ -25,6 +25,8 @@ public struct SchedulerSQL: Sendable {
         public let nextSeq: Int64
         /// Seconds from creation to this first start (nil when it started before).
         public let queueWait: Double?
+        /// Run options: interrupt_before / interrupt_after ("*" or node names), LangGraph kwargs.
+        public let kwargs: JSON
     }
 
     /// Claims up to `limit` queued runs, oldest first, never two of one thread, never one whose
@@ -48,7 +50,7 @@ public struct SchedulerSQL: Sendable {
                 FROM c, assistants a
                 WHERE u.run_id = c.run_id AND a.assistant_id = u.assistant_id
                 RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
-                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first,
+                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first, u.kwargs,
                     -- The timeout counts execution, not time paused waiting for input (a resumed run has tool_outputs).
                     CASE WHEN u.tool_outputs IS NULL THEN extract(epoch FROM clock_timestamp() - u.started_at) ELSE 0 END::float8 AS running_for,
                     extract(epoch FROM u.started_at - u.created_at)::float8 AS queue_wait,
@@ -62,7 +64,8 @@ public struct SchedulerSQL: Sendable {
                         input: row.json("input") ?? .null, toolOutputs: row.json("tool_outputs"),
                         attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
                         runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1,
-                        queueWait: row.bool("first") == true ? Double(row["queue_wait"] ?? "") : nil)
+                        queueWait: row.bool("first") == true ? Double(row["queue_wait"] ?? "") : nil,
+                        kwargs: row.json("kwargs") ?? [:])
             }
         }
     }

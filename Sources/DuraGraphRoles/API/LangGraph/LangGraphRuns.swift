@@ -14,6 +14,8 @@ extension LangGraphAPI {
         let kwargs: JSON
         let threadID: String
         let stateless: Bool
+        /// Streams of a resumed run start after the events it already has.
+        var after: Int64 = 0
     }
 
     /// Creates a run on `threadID` (nil: a stateless run on a new thread).
@@ -30,6 +32,18 @@ extension LangGraphAPI {
         if threadID == nil {
             threadID = Random.uuid()
             _ = try lg.createThread(id: threadID!, metadata: [:])
+        }
+        // Resuming an interrupted thread (command.resume, or no input): the paused run continues.
+        if let t = threadID, o["command"]?["resume"] != nil || o["input"] == nil || o["input"] == .null,
+           let paused = try lg.runs(threadID: t, status: ["requires_action"], limit: 1, offset: 0).first,
+           let runID = paused.run["run_id"]?.stringValue {
+            let value = o["command"]?["resume"] ?? o["command"]?["update"] ?? [:]
+            switch try runs.resume(id: runID, input: value) {
+            case .resumed(let r)?: return Created(run: r, kwargs: paused.kwargs, threadID: t, stateless: false,
+                                                  after: try lg.lastSeq(runID: runID))
+            case .wrongKind(let kind)?: throw Self.detail(409, "the thread waits for \(kind); submit tool outputs instead")
+            default: break
+            }
         }
         var input = o["input"] ?? .null
         if case .object(let cmd)? = o["command"], case .object(let update)? = cmd["update"] {
@@ -77,9 +91,9 @@ extension LangGraphAPI {
         return .eventStream(sub, headers: headers)
     }
 
-    func waitResponse(runID: String, headers: [(String, String)]) -> HTTPResponse {
+    func waitResponse(runID: String, after: Int64 = 0, headers: [(String, String)]) -> HTTPResponse {
         let fmt = LGWaitFormatter()
-        let sub = Subscriber(scope: .run(runID), after: 0, hub: hub) { fmt.format($0) }
+        let sub = Subscriber(scope: .run(runID), after: after, hub: hub) { fmt.format($0) }
         sub.heartbeatText = "\n"
         var r = HTTPResponse.eventStream(sub, headers: headers)
         r.headers = [("Content-Type", "application/json")] + headers
@@ -105,12 +119,12 @@ extension LangGraphAPI {
             api.add(op("POST", prefix + "/runs/stream", "Create a run and stream its output (SSE)")) { req in
                 let body = try req.jsonObject(allowEmpty: true)
                 let c = try createRun(threadID: stateless ? nil : try threadID(req), body)
-                return streamResponse(runID: c.run["run_id"]!.stringValue!, modes: Self.streamModes(body), after: 0,
+                return streamResponse(runID: c.run["run_id"]!.stringValue!, modes: Self.streamModes(body), after: c.after,
                                       headers: Self.locations(c, suffix: "/stream"))
             }
             api.add(op("POST", prefix + "/runs/wait", "Create a run and wait for its final values")) { req in
                 let c = try createRun(threadID: stateless ? nil : try threadID(req), try req.jsonObject(allowEmpty: true))
-                return waitResponse(runID: c.run["run_id"]!.stringValue!, headers: Self.locations(c, suffix: "/join"))
+                return waitResponse(runID: c.run["run_id"]!.stringValue!, after: c.after, headers: Self.locations(c, suffix: "/join"))
             }
         }
         api.add(op("POST", "/runs/batch", "Create several stateless runs")) { req in

@@ -105,7 +105,9 @@ final class LGStreamFormatter: Sendable {
             if modes.contains("checkpoints") { emit("checkpoints", cp) }
             if modes.contains("debug") { emit("debug", ["type": "checkpoint", "timestamp": .string(e.ts), "step": e.data["step"] ?? 0, "payload": cp]) }
         case "run.requires_action":
-            let interrupt: JSON = ["__interrupt__": [["value": e.data, "id": .string(taskID(e))]]]
+            // Static interrupts (interrupt_before/after) report an empty list, as the official server.
+            let list: JSON = e.data["type"]?.stringValue == "interrupt" ? [] : [["value": e.data, "id": .string(taskID(e))]]
+            let interrupt: JSON = ["__interrupt__": list]
             if modes.contains("updates") { emit("updates", interrupt) } else if modes.contains("values") { emit("values", interrupt) }
         case "run.failed":
             emit("error", ["error": e.data["code"] ?? "error", "message": e.data["message"] ?? "run failed"])

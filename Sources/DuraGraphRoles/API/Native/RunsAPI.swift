@@ -23,10 +23,19 @@ struct RunsAPI {
             case .object(let o)?: input = .object(o)
             case let v?: throw HTTPError.validation("input", "input must be an object, not \(v.typeName)")
             }
+            var kwargs: [String: JSON] = [:]
+            for k in ["interrupt_before", "interrupt_after"] {
+                switch f.o[k] {
+                case nil, .null?: break
+                case .string("*")?: kwargs[k] = "*"
+                case .array(let a)? where a.allSatisfy({ $0.stringValue != nil }): kwargs[k] = .array(a)
+                case _?: throw HTTPError.validation(k, "\(k) must be \"*\" or an array of node names")
+                }
+            }
             let run = RunsSQL.NewRun(threadID: threadID, assistantID: assistantID, input: input,
                                      config: try f.object("config") ?? [:], metadata: try f.object("metadata") ?? [:],
                                      multitaskStrategy: try f.oneOf("multitask_strategy", Self.strategies, default: "enqueue"),
-                                     webhook: try Self.webhookURL(f))
+                                     webhook: try Self.webhookURL(f), kwargs: .object(kwargs))
             let created = try mapStore { try store.create(id: Random.uuid(), run) }
             Metrics.runsCreated.inc()
             return .json(201, created)

@@ -128,6 +128,10 @@ enum OpenAPIDocument {
             "config": object, "metadata": object,
             "multitask_strategy": ["type": "string", "enum": ["reject", "enqueue", "interrupt", "rollback"], "default": "enqueue"],
             "webhook": ["type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://\\S+$", "maxLength": 2048],
+            "interrupt_before": ["description": "\"*\" or node names: pause before them (requires_action, type interrupt)",
+                                 "oneOf": [["type": "string", "enum": ["*"]], ["type": "array", "items": ["type": "string"]]]],
+            "interrupt_after": ["description": "\"*\" or node names: pause after them",
+                                "oneOf": [["type": "string", "enum": ["*"]], ["type": "array", "items": ["type": "string"]]]],
         ], required: ["thread_id", "assistant_id"]),
         "ToolOutputs": obj([
             "tool_outputs": ["type": "array", "items": obj(["tool_call_id": ["type": "string"], "output": anyValue],
