@@ -21,6 +21,7 @@ enum CronTicker {
                 do {
                     let runs = try sql.fireDue(limit: 100) { schedule, tz, fire in try next(sql, schedule: schedule, timezone: tz, after: fire) }
                     if !runs.isEmpty {
+                        Metrics.runsCreated.inc(by: Double(runs.count))
                         Log.info("crons fired", ["runs": .int(Int64(runs.count))])
                         wake.signal()
                     }

@@ -100,7 +100,8 @@ public final class DispatcherRole: Role, @unchecked Sendable {   // set once in 
         if r.error?.hasPrefix("refused:") == true || r.error == "not an http(s) URL" { return .failed(disableEndpoint: nil) }
         guard attempts <= schedule.count else { return .failed(disableEndpoint: nil) }
         var delay = schedule[attempts - 1] * Double.random(in: 0.8...1.2)
-        if (r.status == 429 || r.status == 503), let after = r.retryAfter { delay = after }
+        // Retry-After wins, within reason: a day at most, so a delivery is never parked forever.
+        if (r.status == 429 || r.status == 503), let after = r.retryAfter { delay = min(after, 86400) }
         return .retry(delay: delay)
     }
 

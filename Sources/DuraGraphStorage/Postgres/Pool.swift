@@ -14,8 +14,7 @@ public final class PGPool: @unchecked Sendable {
     /// waiting threads forever.
     static let checkoutTimeout = 5.0
 
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let cond = Condition()
     private var idle: [PGConnection] = []
     private var open = 0
     private var backoff = Backoff(initial: 0.1, cap: 5)
@@ -27,18 +26,11 @@ public final class PGPool: @unchecked Sendable {
         self.size = size
         self.applicationName = applicationName
         self.statementTimeout = statementTimeout
-        pthread_mutex_init(m, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(c, &attr)
-        pthread_condattr_destroy(&attr)
     }
-    deinit { pthread_cond_destroy(c); pthread_mutex_destroy(m); c.deallocate(); m.deallocate() }
 
     /// Connections in use and idle, for metrics.
     public var stats: (inUse: Int, idle: Int) {
-        pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
+        cond.lock(); defer { cond.unlock() }
         return (open - idle.count, idle.count)
     }
 
@@ -66,46 +58,44 @@ public final class PGPool: @unchecked Sendable {
     }
 
     private func checkout() throws(PGError) -> PGConnection {
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)
-        deadline.tv_sec += Int(Self.checkoutTimeout)
-        pthread_mutex_lock(m)
+        let deadline = Condition.deadline(after: Self.checkoutTimeout)
+        cond.lock()
         while true {
             if let conn = idle.popLast() {
-                pthread_mutex_unlock(m)
+                cond.unlock()
                 return conn
             }
             if open < size { break }
-            if pthread_cond_timedwait(c, m, &deadline) == ETIMEDOUT {
-                pthread_mutex_unlock(m)
+            if !cond.wait(until: deadline) {
+                cond.unlock()
                 throw PGError(kind: .unavailable, sqlState: nil, message: "no database connection free within \(Int(Self.checkoutTimeout))s")
             }
         }
         if Clock.monotonic() < retryAt, let e = lastError {
-            pthread_mutex_unlock(m)
+            cond.unlock()
             throw e
         }
         open += 1
-        pthread_mutex_unlock(m)
+        cond.unlock()
         do {
             let conn = try PGConnection(url: url, applicationName: applicationName)
-            pthread_mutex_lock(m); backoff.reset(); lastError = nil; pthread_mutex_unlock(m)
+            cond.lock(); backoff.reset(); lastError = nil; cond.unlock()
             return conn
         } catch {
-            pthread_mutex_lock(m)
+            cond.lock()
             open -= 1
             lastError = error
             retryAt = Clock.monotonic() + backoff.next()
-            pthread_cond_signal(c)
-            pthread_mutex_unlock(m)
+            cond.signal()
+            cond.unlock()
             throw error
         }
     }
 
     private func checkin(_ conn: PGConnection) {
-        pthread_mutex_lock(m)
+        cond.lock()
         if conn.isHealthy { idle.append(conn) } else { open -= 1 }
-        pthread_cond_signal(c)
-        pthread_mutex_unlock(m)
+        cond.signal()
+        cond.unlock()
     }
 }
