@@ -55,7 +55,7 @@ def main():
     a = ap.parse_args()
     header()
     rec = Receiver()
-    srv = Server(env={"WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8", "WEBHOOK_CONCURRENCY": "16"})
+    srv = Server(env={"WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8", "WEBHOOK_CONCURRENCY": os.environ.get("WEBHOOK_CONCURRENCY", "16")})
     try:
         s = requests.Session()
         base = srv.base + "/api/v1"
