@@ -153,18 +153,15 @@ public struct RunsSQL: Sendable {
 
     public func cancel(id: String) throws -> CancelOutcome? {
         try pool.transaction { c in
-            guard try Self.lockThread(ofRun: id, c) else { return nil }
-            guard let row = try c.query("SELECT status, thread_id::text AS t FROM runs WHERE run_id = $1 FOR UPDATE", [id]).first else {
-                return nil
-            }
-            let status = row["status"]!
+            guard let row = try Self.lockRun(id, c) else { return nil }
+            let status = row.status
             switch status {
             case "queued", "requires_action":
                 let r = try c.query("""
                     UPDATE runs r SET status = 'cancelled', required_action = NULL, ended_at = clock_timestamp(), updated_at = clock_timestamp()
                     WHERE run_id = $1 RETURNING \(Self.object) AS obj
                     """, [id])
-                try c.query(Self.refreshThreadStatus, [row["t"]!])
+                try c.query(Self.refreshThreadStatus, [row.threadID])
                 try EventsSQL.append(c, runID: id, type: "run.cancelled", data: [:])   // ends its streams
                 try WebhooksSQL.enqueue(c, runID: id, event: "run.cancelled")
                 return .cancelled(r.objects().first!)
@@ -193,26 +190,16 @@ public struct RunsSQL: Sendable {
     /// Records the outputs of the tool calls a run waits for, and queues it again.
     public func submitToolOutputs(id: String, outputs: [JSON]) throws -> ToolOutputsOutcome? {
         try pool.transaction { c in
-            guard try Self.lockThread(ofRun: id, c) else { return nil }
-            guard let row = try c.query("""
-                SELECT status, thread_id::text AS t, required_action FROM runs WHERE run_id = $1 FOR UPDATE
-                """, [id]).first else { return nil }
-            guard row["status"] == "requires_action" else { return .notWaiting(row["status"]!) }
-            let kind = row.json("required_action")?["type"]?.stringValue ?? ""
+            guard let row = try Self.lockRun(id, c) else { return nil }
+            guard row.status == "requires_action" else { return .notWaiting(row.status) }
+            let kind = row.action?["type"]?.stringValue ?? ""
             guard kind == "submit_tool_outputs" else { return .wrongKind(kind) }
-            let wanted = Set((row.json("required_action")?["tool_calls"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
+            let wanted = Set((row.action?["tool_calls"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
             let given = outputs.compactMap { $0["tool_call_id"]?.stringValue }
             let unknown = given.filter { !wanted.contains($0) }
             let missing = wanted.subtracting(given).sorted()
             if !unknown.isEmpty || !missing.isEmpty { return .mismatch(unknown: unknown, missing: missing) }
-            let r = try c.query("""
-                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp(),
-                    attempt = 0
-                WHERE run_id = $1 RETURNING \(Self.object) AS obj
-                """, [id, JSON.array(outputs).description])
-            try c.query(Self.refreshThreadStatus, [row["t"]!])
-            try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
-            return .resumed(r.objects().first!)
+            return .resumed(try Self.requeue(c, id, threadID: row.threadID, resume: .array(outputs)))
         }
     }
 
@@ -226,21 +213,32 @@ public struct RunsSQL: Sendable {
     /// Continues a run paused at a human node with the given input.
     public func resume(id: String, input: JSON) throws -> ResumeOutcome? {
         try pool.transaction { c in
-            guard try Self.lockThread(ofRun: id, c) else { return nil }
-            guard let row = try c.query("""
-                SELECT status, thread_id::text AS t, required_action FROM runs WHERE run_id = $1 FOR UPDATE
-                """, [id]).first else { return nil }
-            guard row["status"] == "requires_action" else { return .notWaiting(row["status"]!) }
-            let kind = row.json("required_action")?["type"]?.stringValue ?? ""
+            guard let row = try Self.lockRun(id, c) else { return nil }
+            guard row.status == "requires_action" else { return .notWaiting(row.status) }
+            let kind = row.action?["type"]?.stringValue ?? ""
             guard kind == "human_input" || kind == "interrupt" else { return .wrongKind(kind) }
-            let r = try c.query("""
-                UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp(),
-                    attempt = 0
-                WHERE run_id = $1 RETURNING \(Self.object) AS obj
-                """, [id, input.description])
-            try c.query(Self.refreshThreadStatus, [row["t"]!])
-            try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
-            return .resumed(r.objects().first!)
+            return .resumed(try Self.requeue(c, id, threadID: row.threadID, resume: input))
         }
+    }
+
+    /// A run's thread then the run itself locked (the lock order of every writer), with what it waits for.
+    private static func lockRun(_ id: String, _ c: PGConnection) throws -> (status: String, threadID: String, action: JSON?)? {
+        guard try lockThread(ofRun: id, c), let row = try c.query("""
+            SELECT status, thread_id::text AS t, required_action FROM runs WHERE run_id = $1 FOR UPDATE
+            """, [id]).first else { return nil }
+        return (row["status"]!, row["t"]!, row.json("required_action"))
+    }
+
+    /// Queues a paused run again with the value that resumes it (tool outputs or input); its
+    /// attempt budget starts over, since pausing was not a failure.
+    private static func requeue(_ c: PGConnection, _ id: String, threadID: String, resume: JSON) throws -> JSON {
+        let r = try c.query("""
+            UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp(),
+                attempt = 0
+            WHERE run_id = $1 RETURNING \(object) AS obj
+            """, [id, resume.description])
+        try c.query(refreshThreadStatus, [threadID])
+        try c.query("SELECT pg_notify($1, $2)", [channel, id])
+        return r.objects().first!
     }
 }
