@@ -106,18 +106,13 @@ final class RunExecutor: StepContext {
                 return
             }
             if scheduler.shouldStop(run.runID) || (try? sql.cancelRequested(runID: run.runID)) == true {
-                emit("run.cancelled", [:])
-                return try finish(.init(status: "cancelled", finalValues: .object(state.values)), state: state, checkpoint: nil)
+                return try cancelled(state)
             }
             if timedOut {
-                let err: JSON = ["code": "timeout", "message": .string("run exceeded RUN_TIMEOUT of \(Int(settings.runTimeout))s")]
-                emit("run.failed", err)
-                return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+                return try fail(timeoutError, state)
             }
             if step >= graph.recursionLimit {
-                let err: JSON = ["code": "recursion_limit", "message": .string("graph recursion limit of \(graph.recursionLimit) steps reached")]
-                emit("run.failed", err)
-                return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+                return try fail(["code": "recursion_limit", "message": .string("graph recursion limit of \(graph.recursionLimit) steps reached")], state)
             }
             guard let n = graph.nodes[current] else { break }
             if !skipBefore && (before.contains(current) || before.contains("*")) {
@@ -146,17 +141,12 @@ final class RunExecutor: StepContext {
             } catch let e as StepError {
                 Metrics.nodeExecutions.inc(["node_type": n.kind.rawValue, "outcome": "error"])
                 if timedOut {
-                    let err: JSON = ["code": "timeout", "message": .string("run exceeded RUN_TIMEOUT of \(Int(settings.runTimeout))s")]
-                    emit("run.failed", err)
-                    return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+                    return try fail(timeoutError, state)
                 }
                 if e.code == "cancelled" || scheduler.shouldStop(run.runID) {
-                    emit("run.cancelled", [:])
-                    return try finish(.init(status: "cancelled", finalValues: .object(state.values)), state: state, checkpoint: nil)
+                    return try cancelled(state)
                 }
-                let err: JSON = ["code": .string(e.code), "message": .string(e.description), "node": .string(current)]
-                emit("run.failed", err)
-                return try finish(.init(status: "failed", error: err, finalValues: .object(state.values)), state: state, checkpoint: nil)
+                return try fail(["code": .string(e.code), "message": .string(e.description), "node": .string(current)], state)
             }
             resume = nil
             switch outcome {
@@ -203,6 +193,21 @@ final class RunExecutor: StepContext {
         let output = Self.output(state, since: initialMessageIDs)
         emit("run.completed", ["output": output])
         try finish(.init(status: "completed", output: output, finalValues: .object(state.values)), state: state, checkpoint: nil)
+    }
+
+    private var timeoutError: JSON {
+        ["code": "timeout", "message": .string("run exceeded RUN_TIMEOUT of \(Int(settings.runTimeout))s")]
+    }
+
+    /// Ends the run as failed with `error` (also its run.failed event).
+    private func fail(_ error: JSON, _ state: State) throws {
+        emit("run.failed", error)
+        try finish(.init(status: "failed", error: error, finalValues: .object(state.values)), state: state, checkpoint: nil)
+    }
+
+    private func cancelled(_ state: State) throws {
+        emit("run.cancelled", [:])
+        try finish(.init(status: "cancelled", finalValues: .object(state.values)), state: state, checkpoint: nil)
     }
 
     private func finish(_ f: SchedulerSQL.Finish, state: State?, checkpoint: SchedulerSQL.Checkpoint?) throws {
