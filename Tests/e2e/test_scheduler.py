@@ -337,3 +337,15 @@ def test_interrupt_before_and_after_then_resume(stack):
     assert p3["status"] == "completed"   # b is the last node: nothing after it to pause before
     r = requests.post(stack.base + "/runs", json={"thread_id": stack.thread(), "assistant_id": aid, "interrupt_before": 5})
     assert r.status_code == 422 and r.json()["details"]["field"] == "interrupt_before"
+
+
+def test_a_graph_that_became_invalid_fails_the_run_and_ends_its_stream(stack):
+    aid = stack.assistant(graph_id="echo")
+    # Only possible by editing the row directly: the API refuses invalid graphs.
+    psql(f"""UPDATE assistants SET config = '{{"graph": {{"entry": "x", "nodes": {{}}}}}}' WHERE assistant_id = '{aid}'""", stack.url)
+    run = stack.run(aid, input={"message": "x"})
+    done = stack.wait_status(run["run_id"], TERMINAL)
+    assert done["status"] == "failed" and done["error"]["code"] == "invalid_graph"
+    assert [t for _, t in stack.events(run["run_id"])] == ["run.started", "run.failed"]
+    with requests.get(f"{stack.base}/runs/{run['run_id']}/stream", stream=True, timeout=10) as r:
+        assert r.text.rstrip().endswith("}") and "event: run.failed" in r.text

@@ -77,8 +77,11 @@ final class RunExecutor: StepContext {
         do {
             graph = try BuiltinGraphs.resolve(graphID: run.graphID, config: assistantConfig)
         } catch {
+            // The thread's state is left as it was (no final values); run.failed ends its streams.
+            let err: JSON = ["code": "invalid_graph", "message": .string(error.description)]
             emit("run.started", ["attempt": .int(Int64(run.attempt))])
-            return try finish(.init(status: "failed", error: ["code": "invalid_graph", "message": .string(error.description)]), state: nil, checkpoint: nil)
+            emit("run.failed", err)
+            return try finish(.init(status: "failed", error: err), state: nil, checkpoint: nil)
         }
         let start = try sql.startPoint(runID: run.runID, threadID: run.threadID)
         var state = State(start.values.objectValue ?? [:])
