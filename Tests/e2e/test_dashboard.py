@@ -61,9 +61,15 @@ def server(llm):
     try:
         p.wait_healthy()
         wait_for(lambda: len(p.roles()) == 4, 30, what="four roles")
+        wait_for(lambda: roles_ready(p) == 4, 30, what="four roles ready in /health")
         yield p
     finally:
         p.stop()
+
+
+def roles_ready(p):
+    roles = requests.get(p.base + "/health", timeout=5).json().get("details", {}).get("roles", [])
+    return sum(1 for r in roles if r.get("ready"))
 
 
 class Browser:

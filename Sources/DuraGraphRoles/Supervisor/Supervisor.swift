@@ -86,6 +86,7 @@ public final class Supervisor {
         let wedgeAt = getenv("DURAGRAPH_TEST_WEDGE_AFTER").flatMap { Double(String(cString: $0)) }.map { Clock.monotonic() + $0 }
         var wedged = false
         var lastPublish = 0.0
+        var lastPublished = ""
         while true {
             if let sig = Signals.poll(timeoutMs: 0), sig != SIGHUP {
                 Log.info("signal received; draining", ["signal": .string(String(cString: strsignal(sig)))])
@@ -121,8 +122,12 @@ public final class Supervisor {
             let down = children.filter { $0.pid == 0 }.map(\.role)
             status(down.isEmpty ? "\(readyCount)/\(children.count) roles ready"
                                 : "\(readyCount)/\(children.count) roles ready; restarting \(down.joined(separator: ", "))")
-            if now - lastPublish >= 1 {
+            // Publish at once when a child starts, stops or becomes ready, so /health and the dashboard
+            // never show a role as starting after it reported ready; otherwise refresh once a second.
+            let snapshot = children.map { "\($0.pid):\($0.ready):\($0.restarts)" }.joined(separator: ",")
+            if snapshot != lastPublished || now - lastPublish >= 1 {
                 lastPublish = now
+                lastPublished = snapshot
                 publishState()
             }
             if let at = wedgeAt, now >= at, !wedged {
