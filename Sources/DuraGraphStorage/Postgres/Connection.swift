@@ -75,14 +75,43 @@ public final class PGConnection: @unchecked Sendable {
     public var socket: Int32 { PQsocket(conn) }
     public var backendPID: Int32 { PQbackendPID(conn) }
 
+    /// Statements prepared on this connection, by text. PostgreSQL then parses and plans each
+    /// statement once per connection instead of on every call (the scheduler's claim and finish
+    /// statements are planned thousands of times a second otherwise).
+    private var prepared: [String: String] = [:]
+    /// Names are never reused: a prepare that timed out may still exist on the server.
+    private var preparedSerial = 0
+    /// A bound on the cache; statements past it run unprepared.
+    static let maxPrepared = 512
+
     /// Runs one parameterized statement. Parameters are text; nil is SQL NULL.
     @discardableResult
     public func query(_ sql: String, _ params: [String?] = [], timeout: Double = 10) throws(PGError) -> PGResult {
+        if params.isEmpty {   // BEGIN, COMMIT and the like: nothing to gain from preparing
+            guard PQsendQueryParams(conn, sql, 0, nil, nil, nil, nil, 0) == 1 else { throw failure() }
+            return try collect(timeout: timeout)
+        }
+        var name = prepared[sql]
+        if name == nil && prepared.count < Self.maxPrepared {
+            preparedSerial += 1
+            let n = "dg\(preparedSerial)"
+            guard PQsendPrepare(conn, n, sql, Int32(params.count), nil) == 1 else { throw failure() }
+            _ = try collect(timeout: timeout)
+            prepared[sql] = n
+            name = n
+        }
         let sent = withCStringArray(params) { p in
-            PQsendQueryParams(conn, sql, Int32(params.count), nil, p, nil, nil, 0)
+            if let name { PQsendQueryPrepared(conn, name, Int32(params.count), p, nil, nil, 0) }
+            else { PQsendQueryParams(conn, sql, Int32(params.count), nil, p, nil, nil, 0) }
         }
         guard sent == 1 else { throw failure() }
-        return try collect(timeout: timeout)
+        do {
+            return try collect(timeout: timeout)
+        } catch {
+            // A table changed under a cached plan (a migration): prepare afresh next time.
+            if error.sqlState == "0A000" { prepared[sql] = nil }
+            throw error
+        }
     }
 
     /// Runs statements without parameters (migrations, LISTEN). Several statements are allowed.
