@@ -2,13 +2,16 @@
 
     bench/runs.py [--runs N]
 
-Prints runs completed per second at several client concurrencies (create + wait until
-completed), create-to-completed latency p50/p99 (client clock), and scheduler throughput with 1
+Prints runs completed per second at several client concurrencies (create thread + create run +
+read its stream to the end), create-to-completed latency p50/p99 (client clock), and scheduler throughput with 1
 and 2 scheduler processes (a backlog of queued runs drained)."""
 import argparse
+import http.client
 import json
+import multiprocessing as mp
 import threading
 import time
+from urllib.parse import urlsplit
 
 import requests
 
@@ -20,38 +23,72 @@ def setup(base):
     return aid
 
 
-def one_run(session, base, aid, lat):
-    t0 = time.monotonic()
-    tid = session.post(base + "/api/v1/threads", json={}).json()["thread_id"]
+class Client:
+    """A keep-alive HTTP/1.1 client on http.client: `requests` costs the client more CPU than the
+    server spends on a run, and client and server share the same two cores."""
+
+    def __init__(self, base):
+        u = urlsplit(base)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+
+    def post(self, path, body):
+        self.conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        r = self.conn.getresponse()
+        data = r.read()
+        if r.status >= 300:
+            raise RuntimeError(f"{path}: {r.status} {data[:200]!r}")
+        return json.loads(data)
+
+    def stream(self, path):
+        # The run's stream ends at its terminal event: reading it to the end is "wait".
+        self.conn.request("GET", path)
+        r = self.conn.getresponse()
+        body = r.read()
+        if b"run.completed" not in body:
+            raise RuntimeError(f"{path}: stream ended without run.completed")
+
+
+def one_run(client, aid):
+    tid = client.post("/api/v1/threads", {})["thread_id"]
     t1 = time.monotonic()
-    run = session.post(base + "/api/v1/runs", json={"thread_id": tid, "assistant_id": aid, "input": {"message": "hi"}}).json()
-    # The run's stream closes at its terminal event: that is "wait".
-    with session.get(f"{base}/api/v1/runs/{run['run_id']}/stream", stream=True, timeout=30) as r:
-        for _ in r.iter_content(65536):
-            pass
-    lat.append(time.monotonic() - t1)
-    return t0
+    run = client.post("/api/v1/runs", {"thread_id": tid, "assistant_id": aid, "input": {"message": "hi"}})
+    client.stream(f"/api/v1/runs/{run['run_id']}/stream")
+    return time.monotonic() - t1
+
+
+def client_process(base, aid, threads, total, counter, out):
+    lat = []
+
+    def worker():
+        c = Client(base)
+        while True:
+            with counter.get_lock():
+                if counter.value >= total:
+                    return
+                counter.value += 1
+            lat.append(one_run(c, aid))
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put(lat)
 
 
 def closed_loop(base, aid, concurrency, total):
-    lat = []
-    done = [0]
-    lock = threading.Lock()
-
-    def worker():
-        s = requests.Session()
-        while True:
-            with lock:
-                if done[0] >= total:
-                    return
-                done[0] += 1
-            one_run(s, base, aid, lat)
+    """`concurrency` clients, each creating a thread and a run and waiting for it, in a loop.
+    Spread over two client processes (past one client) so the client's GIL is not the limit."""
+    procs = 1 if concurrency == 1 else 2
+    counter, out = mp.Value("i", 0), mp.Queue()
+    ps = [mp.Process(target=client_process, args=(base, aid, concurrency // procs, total, counter, out)) for _ in range(procs)]
     start = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    for p in ps:
+        p.start()
+    lat = []
+    for _ in ps:
+        lat += out.get()
+    for p in ps:
+        p.join()
     return total / (time.monotonic() - start), lat
 
 

@@ -69,17 +69,25 @@ do {
 }
 Log.configure(level: settings.logLevel, json: settings.logJSON, role: command ?? "duragraph")
 
+/// A role ends with worker threads still parked in libpq, libcurl or OpenSSL calls; exit()'s
+/// atexit handlers (OpenSSL's cleanup among them) would free state under them. Everything that
+/// matters is in PostgreSQL by now, so flush the log and leave without running them.
+func quit(_ code: Int32) -> Never {
+    fflush(nil)
+    _exit(code)
+}
+
 switch command {
 case "serve":
-    exit(Supervisor(settings: settings, configFile: config.file).run())
+    quit(Supervisor(settings: settings, configFile: config.file).run())
 case "api":
-    exit(RoleRunner.run(APIRole(), settings: settings))
+    quit(RoleRunner.run(APIRole(), settings: settings))
 case "scheduler":
-    exit(RoleRunner.run(SchedulerRole(), settings: settings))
+    quit(RoleRunner.run(SchedulerRole(), settings: settings))
 case "webhook-dispatcher":
-    exit(RoleRunner.run(DispatcherRole(), settings: settings))
+    quit(RoleRunner.run(DispatcherRole(), settings: settings))
 case "metrics":
-    exit(RoleRunner.run(MetricsRole(), settings: settings))
+    quit(RoleRunner.run(MetricsRole(), settings: settings))
 case "apikey":
     exit(APIKeyCommand.run(commandArgs, settings: settings))
 case "migrate":

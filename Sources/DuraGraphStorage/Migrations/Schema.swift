@@ -259,5 +259,13 @@ public enum Schema {
             RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE
             RETURN least(burst, tokens + greatest(0, extract(epoch FROM now - since)::float8) * rate);
         """),
+        Migration(version: 5, name: "claim_index", sql: """
+        -- The claim asks, for each queued candidate, whether an older run of its thread is queued:
+        -- without this index that probe scans the whole backlog (O(backlog) per claimed run).
+        -- The planner only picks it with fresh statistics, and a backlog appears within seconds, so
+        -- runs are analyzed after 200 changed rows rather than after 10% of the table.
+        CREATE INDEX runs_queued_thread ON runs (thread_id, created_at, run_id) WHERE status = 'queued';
+        ALTER TABLE runs SET (autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 200);
+        """),
     ]
 }

@@ -85,7 +85,7 @@ public struct AssistantsSQL: Sendable {
                 ORDER BY t.thread_id FOR NO KEY UPDATE
                 """, [id]).all.map { $0["t"]! }
             guard try c.query("DELETE FROM assistants WHERE assistant_id = $1", [id]).affected > 0 else { return false }
-            for t in threads { try c.query(RunsSQL.refreshThreadStatus, [t]) }
+            for t in threads { try c.query(RunsSQL.refreshThreadStatus, [t, nil]) }
             return true
         }
     }

@@ -20,9 +20,10 @@ public struct RunsSQL: Sendable {
         """
 
     /// Thread status follows its runs: busy while one is queued or running, interrupted while one
-    /// waits for input, error when the latest run failed, else idle.
+    /// waits for input, error when the latest run failed, else idle. $2, when not null, is the
+    /// thread's new state (a run's final values), written in the same row update.
     static let refreshThreadStatus = """
-        UPDATE threads t SET status = CASE
+        UPDATE threads t SET "values" = coalesce($2::jsonb, t."values"), status = CASE
             WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = t.thread_id AND status IN ('queued', 'in_progress')) THEN 'busy'
             WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = t.thread_id AND status = 'requires_action') THEN 'interrupted'
             WHEN (SELECT status FROM runs WHERE thread_id = t.thread_id ORDER BY created_at DESC, run_id DESC LIMIT 1) = 'failed' THEN 'error'
@@ -84,7 +85,7 @@ public struct RunsSQL: Sendable {
                 RETURNING \(Self.object) AS obj
                 """, [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
                       n.multitaskStrategy, n.webhook, n.kwargs.description])
-            try c.query(Self.refreshThreadStatus, [n.threadID])
+            try c.query(Self.refreshThreadStatus, [n.threadID, nil])
             try WebhooksSQL.enqueue(c, runID: id, event: "run.created")
             try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
             return r.objects().first!
@@ -161,7 +162,7 @@ public struct RunsSQL: Sendable {
                     UPDATE runs r SET status = 'cancelled', required_action = NULL, ended_at = clock_timestamp(), updated_at = clock_timestamp()
                     WHERE run_id = $1 RETURNING \(Self.object) AS obj
                     """, [id])
-                try c.query(Self.refreshThreadStatus, [row.threadID])
+                try c.query(Self.refreshThreadStatus, [row.threadID, nil])
                 try EventsSQL.append(c, runID: id, type: "run.cancelled", data: [:])   // ends its streams
                 try WebhooksSQL.enqueue(c, runID: id, event: "run.cancelled")
                 return .cancelled(r.objects().first!)
@@ -237,7 +238,7 @@ public struct RunsSQL: Sendable {
                 attempt = 0
             WHERE run_id = $1 RETURNING \(object) AS obj
             """, [id, resume.description])
-        try c.query(refreshThreadStatus, [threadID])
+        try c.query(refreshThreadStatus, [threadID, nil])
         try c.query("SELECT pg_notify($1, $2)", [channel, id])
         return r.objects().first!
     }

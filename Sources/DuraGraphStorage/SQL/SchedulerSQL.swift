@@ -111,7 +111,7 @@ public struct SchedulerSQL: Sendable {
                     """, [e["id"]!, String(maxAttempts)]).first else { return nil }
                 if row["status"] == "failed" {
                     try EventsSQL.append(c, runID: e["id"]!, type: "run.failed", data: row.json("error") ?? .null)
-                    try c.query(RunsSQL.refreshThreadStatus, [e["t"]!])
+                    try c.query(RunsSQL.refreshThreadStatus, [e["t"]!, nil])
                     try WebhooksSQL.enqueue(c, runID: e["id"]!, event: "run.failed")
                 } else {
                     try c.query("SELECT pg_notify($1, $2)", [RunsSQL.channel, e["id"]!])
@@ -198,7 +198,7 @@ public struct SchedulerSQL: Sendable {
                 """, [runID, owner, String(leaseSeconds)]).first else { throw LeaseLost() }
             if let cp = checkpoint { try insertCheckpoint(c, threadID: threadID, runID: runID, cp) }
             if !newMessages.isEmpty { try insertMessages(c, threadID: threadID, runID: runID, newMessages) }
-            try insertEvents(c, runID: runID, events)
+            try insertEvents(c, runID: runID, threadID: threadID, events)
             return row.bool("cancel_requested") ?? false
         }
     }
@@ -229,19 +229,18 @@ public struct SchedulerSQL: Sendable {
                 """, [runID, owner, f.status, f.output?.description, f.error?.description, f.requiredAction?.description]).first else {
                 throw LeaseLost()
             }
-            if f.status == "cancelled" && row.bool("delete_on_cancel") == true {
+            let deleted = row.bool("delete_on_cancel") == true
+            if f.status == "cancelled" && deleted {
                 try c.query("DELETE FROM checkpoints WHERE run_id = $1", [runID])
                 try c.query("DELETE FROM runs WHERE run_id = $1", [runID])
             } else {
                 if let cp = checkpoint { try insertCheckpoint(c, threadID: threadID, runID: runID, cp) }
                 if !newMessages.isEmpty { try insertMessages(c, threadID: threadID, runID: runID, newMessages) }
-                if let v = f.finalValues {
-                    try c.query(#"UPDATE threads SET "values" = $2::jsonb WHERE thread_id = $1"#, [threadID, v.description])
-                }
-                try insertEvents(c, runID: runID, events)
+                try insertEvents(c, runID: runID, threadID: threadID, events)
                 try WebhooksSQL.enqueue(c, runID: runID, event: "run." + f.status)
             }
-            try c.query(RunsSQL.refreshThreadStatus, [threadID])
+            let values = f.status == "cancelled" && deleted ? nil : f.finalValues?.description
+            try c.query(RunsSQL.refreshThreadStatus, [threadID, values])
         }
     }
 
@@ -264,14 +263,14 @@ public struct SchedulerSQL: Sendable {
 
     // MARK: helpers (inside the caller's transaction)
 
-    func insertEvents(_ c: PGConnection, runID: String, _ events: [Event]) throws {
+    func insertEvents(_ c: PGConnection, runID: String, threadID: String, _ events: [Event]) throws {
         guard let last = events.last else { return }
         let arr = JSON.array(events.map { ["seq": .int($0.seq), "type": .string($0.type), "data": $0.data] })
         try c.query("""
             INSERT INTO run_events (run_id, thread_id, seq, type, data)
-            SELECT $1, (SELECT thread_id FROM runs WHERE run_id = $1), (e->>'seq')::bigint, e->>'type', e->'data'
+            SELECT $1, $3, (e->>'seq')::bigint, e->>'type', e->'data'
             FROM jsonb_array_elements($2::jsonb) e
-            """, [runID, arr.description])
+            """, [runID, arr.description, threadID])
         try c.query("SELECT pg_notify($1, $2)", [Self.eventsChannel, "\(runID):\(last.seq)"])
     }
 

@@ -124,17 +124,19 @@ public struct WebhooksSQL: Sendable {
     /// run, to the run's own webhook URL. Payload: {type, timestamp, data: run}.
     public static func enqueue(_ c: PGConnection, runID: String, event: String) throws {
         let perRun = event == "run.completed" || event == "run.failed" || event == "run.cancelled"
+        // The payload is built per recipient, so a run with none (the common case) costs one
+        // index probe instead of serializing the run for nobody.
         let r = try c.query("""
-            WITH p AS (
-                SELECT jsonb_build_object('type', $2::text, 'timestamp', duragraph_ts(clock_timestamp()),
-                                          'data', \(RunsSQL.object)) AS payload, r.webhook
-                FROM runs r WHERE r.run_id = $1
-            )
             INSERT INTO webhook_deliveries (delivery_id, webhook_id, url, run_id, event_type, payload)
-            SELECT gen_random_uuid(), w.webhook_id, w.url, $1, $2, p.payload
-            FROM p, webhooks w WHERE w.enabled AND ($2 = ANY (w.events) OR '*' = ANY (w.events))
-            UNION ALL
-            SELECT gen_random_uuid(), NULL, p.webhook, $1, $2, p.payload FROM p WHERE $3::boolean AND p.webhook IS NOT NULL
+            SELECT gen_random_uuid(), t.webhook_id, t.url, $1, $2,
+                   jsonb_build_object('type', $2::text, 'timestamp', duragraph_ts(clock_timestamp()), 'data', \(RunsSQL.object))
+            FROM runs r
+            CROSS JOIN LATERAL (
+                SELECT w.webhook_id, w.url FROM webhooks w WHERE w.enabled AND ($2 = ANY (w.events) OR '*' = ANY (w.events))
+                UNION ALL
+                SELECT NULL, r.webhook WHERE $3::boolean AND r.webhook IS NOT NULL
+            ) t
+            WHERE r.run_id = $1
             """, [runID, event, perRun ? "true" : "false"])
         if r.affected > 0 { try c.query("SELECT pg_notify($1, '')", [Self.channel]) }
     }
