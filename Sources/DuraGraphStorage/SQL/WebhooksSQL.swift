@@ -208,7 +208,26 @@ public struct WebhooksSQL: Sendable {
     /// endpoint's failing duration in seconds (0 when healthy).
     @discardableResult
     public func record(owner: String, _ d: Due, _ a: Attempt, _ outcome: Outcome) throws -> Double {
-        try pool.transaction { c in
+        if case .succeeded = outcome {
+            // The common case in one statement (one round trip, one commit): the attempt, the
+            // delivery done, the endpoint no longer failing.
+            try pool.query("""
+                WITH attempt AS (
+                    INSERT INTO webhook_attempts (delivery_id, attempt, started_at, status_code, duration_ms, error, response_body)
+                    VALUES ($1, $2::int, to_timestamp($3::float8 / 1000), $4::int, $5::float8, NULL, $6)
+                    ON CONFLICT DO NOTHING
+                ), endpoint AS (
+                    UPDATE webhooks SET failing_since = NULL WHERE webhook_id = $7::uuid AND failing_since IS NOT NULL
+                )
+                UPDATE webhook_deliveries SET status = 'succeeded', attempts = $2::int, last_status_code = $4::int, last_error = NULL,
+                    next_attempt_at = clock_timestamp(), completed_at = clock_timestamp(),
+                    lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
+                WHERE delivery_id = $1
+                """, [d.deliveryID, String(d.attempts + 1), String(a.startedAtMillis), a.statusCode.map(String.init),
+                      String(a.durationMs), a.responseBody, d.webhookID])
+            return 0
+        }
+        return try pool.transaction { c in
             let attempt = d.attempts + 1
             try c.query("""
                 INSERT INTO webhook_attempts (delivery_id, attempt, started_at, status_code, duration_ms, error, response_body)
