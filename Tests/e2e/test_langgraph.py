@@ -1,11 +1,13 @@
 """The official langgraph-sdk (pinned in tests-requirements.txt) against DuraGraph, unmodified."""
 import asyncio
+import time
 import uuid
 
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
+from conftest import wait_for
 from fake_llm import FakeLLM
 from test_scheduler import Stack
 
@@ -256,3 +258,74 @@ def test_interrupt_before_and_resume_with_command(client):
     assert final["published"] is True
     assert client.threads.get(t)["status"] == "idle"
     assert client.threads.get_state(t)["next"] == []
+
+
+def two_step_assistant(client):
+    return client.assistants.create(graph_id="echo", config={"graph": {
+        "entry": "draft", "nodes": {"draft": {"type": "echo"}, "publish": {"type": "transform", "set": {"published": True}}},
+        "edges": [{"from": "draft", "to": "publish"}]}})["assistant_id"]
+
+
+def test_after_seconds_delays_the_start(client):
+    t = client.threads.create()["thread_id"]
+    t0 = time.monotonic()
+    run = client.runs.create(t, "echo", input=human("later"), after_seconds=1.5)
+    time.sleep(0.6)
+    assert client.runs.get(t, run["run_id"])["status"] == "pending"
+    assert client.threads.get(t)["status"] == "busy"
+    joined = client.runs.join(t, run["run_id"])
+    assert time.monotonic() - t0 >= 1.5
+    assert joined["messages"][-1]["content"] == "echo: later"
+    assert client.runs.get(t, run["run_id"])["kwargs"]["after_seconds"] == 1.5
+    with pytest.raises(UnprocessableEntityError):
+        client.runs.create(t, "echo", input=human("x"), after_seconds=-1)
+
+
+def test_command_goto_starts_at_the_named_node(client):
+    a = two_step_assistant(client)
+    t = client.threads.create()["thread_id"]
+    out = client.runs.wait(t, a, input=human("skip the draft"), command={"goto": "publish"})
+    assert out["published"] is True
+    assert [m["content"] for m in out["messages"]] == ["skip the draft"]   # draft (the echo) never ran
+    sent = client.runs.wait(t, a, command={"goto": {"node": "publish", "input": {"note": "via send"}}})
+    assert sent["note"] == "via send" and sent["published"] is True
+    for bad in ["nope", ["draft", "publish"], {"input": {}}]:
+        with pytest.raises(UnprocessableEntityError):
+            client.runs.create(t, a, input=human("x"), command={"goto": bad})
+
+
+def test_stateless_runs_delete_their_thread_unless_kept(client):
+    gone = client.runs.create(None, "echo", input=human("ephemeral"))
+    kept = client.runs.create(None, "echo", input=human("kept"), on_completion="keep")
+    assert client.runs.join(kept["thread_id"], kept["run_id"])["messages"][-1]["content"] == "echo: kept"
+
+    def deleted():
+        try:
+            client.threads.get(gone["thread_id"])
+            return False
+        except NotFoundError:
+            return True
+    wait_for(deleted, 30, what="stateless thread deleted after its run")
+    assert client.threads.get(kept["thread_id"])["status"] == "idle"
+    assert client.runs.get(kept["thread_id"], kept["run_id"])["status"] == "success"
+    with pytest.raises(UnprocessableEntityError):
+        client.runs.create(None, "echo", input=human("x"), on_completion="sometimes")
+
+
+def test_thread_ttl_deletes_the_thread(client):
+    short = client.threads.create(ttl=0.02)["thread_id"]              # 1.2 s
+    long = client.threads.create(ttl={"ttl": 60, "strategy": "delete"})["thread_id"]
+
+    def deleted():
+        try:
+            client.threads.get(short)
+            return False
+        except NotFoundError:
+            return True
+    wait_for(deleted, 30, what="thread deleted at its ttl")
+    assert client.threads.get(long)["thread_id"] == long
+    client.threads.update(long, metadata={"k": 1}, ttl=0.02)   # a new ttl counts from now
+    wait_for(lambda: not client.threads.search(ids=[long]), 30, what="thread deleted at its updated ttl")
+    for bad in [0, -5, {"ttl": 5, "strategy": "archive"}]:
+        with pytest.raises(UnprocessableEntityError):
+            client.threads.create(ttl=bad)

@@ -200,6 +200,23 @@ def test_per_run_webhook_url_gets_the_end_of_the_run(stack, receiver):
     assert len(receiver.on("/ok?run")) == 1
 
 
+def test_langgraph_run_webhook_gets_the_run_with_values(stack, receiver):
+    """A run made through the LangGraph API posts LangGraph's body to its own webhook: the run as
+    that API shows it, plus the final values (LangChain messages) and the error."""
+    from langgraph_sdk import get_sync_client
+    client = get_sync_client(url=stack.api.base, api_key=None)
+    t = client.threads.create()["thread_id"]
+    run = client.runs.create(t, "echo", input={"messages": [{"role": "user", "content": "hook me"}]},
+                             webhook=receiver.url("/ok?lg"), metadata={"source": "sdk"})
+    hit = wait_for(lambda: receiver.on("/ok?lg"), 15, what="LangGraph per-run webhook")[0]
+    body = Webhook(RUN_SECRET).verify(hit["body"], hit["headers"])
+    assert body["run_id"] == run["run_id"] and body["thread_id"] == t and body["status"] == "success"
+    assert body["metadata"] == {"source": "sdk"} and body["error"] is None
+    assert body["kwargs"]["webhook"] == receiver.url("/ok?lg")
+    assert [(m["type"], m["content"]) for m in body["values"]["messages"]] == [("human", "hook me"), ("ai", "echo: hook me")]
+    assert body["created_at"] and body["updated_at"]
+
+
 def test_ssrf_guard():
     s = Stack(allowed="", roles=("webhook-dispatcher",))
     rec = Receiver()

@@ -93,6 +93,15 @@ final class RunExecutor: StepContext {
         if !start.resumed {
             state.apply(State.prepare(Self.inputUpdate(run.input)))
             node = graph.entry
+            // LangGraph command.goto: start at that node (with its Send input applied), not the entry.
+            if let target = Self.gotoTarget(run.kwargs) {
+                guard graph.nodes[target.node] != nil else {
+                    emit("run.started", ["attempt": .int(Int64(run.attempt))])
+                    return try fail(["code": "invalid_goto", "message": .string("command.goto names no node of the graph: \(target.node)")], state)
+                }
+                if let u = target.input { state.apply(State.prepare(u)) }
+                node = target.node
+            }
         }
         // The state the run starts from: LangGraph's first `values` event.
         emit("run.started", ["attempt": .int(Int64(run.attempt)), "resumed": .bool(start.resumed), "values": .object(state.values)])
@@ -214,6 +223,14 @@ final class RunExecutor: StepContext {
     }
 
     private func finish(_ f: SchedulerSQL.Finish, state: State?, checkpoint: SchedulerSQL.Checkpoint?) throws {
+        var f = f
+        if run.langgraph {
+            // LangGraph's webhook body: the run as its API shows it, plus final values and error.
+            f.runWebhookPayload = ["run_id": .string(run.runID), "thread_id": .string(run.threadID), "assistant_id": .string(run.assistantID),
+                                   "status": .string(LG.runStatus(["status": .string(f.status), "error": f.error ?? .null])),
+                                   "kwargs": run.kwargs, "values": LG.values(f.finalValues ?? [:]),
+                                   "error": f.error?["message"] ?? .null]
+        }
         try sql.finish(owner: owner, runID: run.runID, threadID: run.threadID, f, events: pending, checkpoint: checkpoint,
                        newMessages: state.map(newMessages) ?? [])
         pending = []
@@ -234,6 +251,24 @@ final class RunExecutor: StepContext {
 
     private func markPersisted(_ state: State) {
         for m in state.messages { if let id = m["id"]?.stringValue { persistedMessageIDs.insert(id) } }
+    }
+
+    /// LangGraph command.goto: a node name, a Send {node, input}, or a list of one of those.
+    /// nil when absent; `.node == ""` when malformed or naming several targets (DuraGraph runs one
+    /// branch at a time), which the API refuses before the run exists.
+    static func gotoTarget(_ kwargs: JSON) -> (node: String, input: [String: JSON]?)? {
+        guard var g = kwargs["command"]?["goto"], g != .null else { return nil }
+        if case .array(let a) = g {
+            guard a.count == 1 else { return ("", nil) }
+            g = a[0]
+        }
+        if let name = g.stringValue { return (name, nil) }
+        guard let name = g["node"]?.stringValue else { return ("", nil) }
+        switch g["input"] {
+        case .object(let o)?: return (name, o)
+        case nil, .null?: return (name, nil)
+        default: return ("", nil)
+        }
     }
 
     /// interrupt_before / interrupt_after: "*" or a list of node names.

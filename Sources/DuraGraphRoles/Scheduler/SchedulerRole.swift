@@ -102,7 +102,10 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
                     continue
                 }
             }
-            wake.wait(seconds: s.pollInterval)
+            // A run created with after_seconds becomes claimable without any notification.
+            var wait = s.pollInterval
+            if let d = try? sql.nextDelayedStart() { wait = min(wait, max(0.01, d)) }
+            wake.wait(seconds: wait)
         }
         stopped.set()
     }
@@ -121,6 +124,8 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
                         Log.warn("recovered a run whose scheduler stopped", ["run_id": .string(r.runID), "requeued": .bool(r.requeued)])
                     }
                     if recovered.contains(where: \.requeued) { wake.signal() }
+                    let expired = try sql.deleteExpiredThreads()
+                    if expired > 0 { Log.info("deleted expired threads", ["count": .int(Int64(expired))]) }
                 }
             } catch {
                 Log.warn("lease upkeep failed", ["error": .string(String(describing: error))])

@@ -259,13 +259,26 @@ public enum Schema {
             RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE
             RETURN least(burst, tokens + greatest(0, extract(epoch FROM now - since)::float8) * rate);
         """),
-        Migration(version: 5, name: "claim_index", sql: """
+        Migration(version: 5, name: "claim_index_delayed_runs_expiring_threads", sql: """
         -- The claim asks, for each queued candidate, whether an older run of its thread is queued:
         -- without this index that probe scans the whole backlog (O(backlog) per claimed run).
         -- The planner only picks it with fresh statistics, and a backlog appears within seconds, so
         -- runs are analyzed after 200 changed rows rather than after 10% of the table.
         CREATE INDEX runs_queued_thread ON runs (thread_id, created_at, run_id) WHERE status = 'queued';
         ALTER TABLE runs SET (autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 200);
+
+        -- after_seconds: a queued run is not claimed before not_before.
+        ALTER TABLE runs ADD COLUMN not_before timestamptz;
+        CREATE INDEX runs_delayed ON runs (not_before) WHERE status = 'queued' AND not_before IS NOT NULL;
+        -- A stateless LangGraph run (on_completion=delete) removes its thread once it ends; its
+        -- own webhook, if any, is sent in LangGraph's shape.
+        ALTER TABLE runs ADD COLUMN delete_thread boolean NOT NULL DEFAULT false;
+        ALTER TABLE runs ADD COLUMN langgraph boolean NOT NULL DEFAULT false;
+
+        -- Thread TTL (LangGraph `ttl`), and the grace after a stateless run: the scheduler deletes
+        -- threads past expires_at that have no queued or running run.
+        ALTER TABLE threads ADD COLUMN expires_at timestamptz;
+        CREATE INDEX threads_expiring ON threads (expires_at) WHERE expires_at IS NOT NULL;
         """),
     ]
 }

@@ -80,18 +80,23 @@ public struct LangGraphSQL: Sendable {
         try pool.query("SELECT \(Self.thread) AS obj FROM threads t WHERE t.thread_id = $1", [id]).objects().first
     }
 
-    public func createThread(id: String, metadata: JSON) throws -> JSON? {
+    /// `ttlMinutes`: the thread is deleted that long after creation (LangGraph `ttl`).
+    public func createThread(id: String, metadata: JSON, ttlMinutes: Double? = nil) throws -> JSON? {
         try pool.query("""
-            INSERT INTO threads AS t (thread_id, metadata) VALUES ($1, $2::jsonb) ON CONFLICT (thread_id) DO NOTHING
+            INSERT INTO threads AS t (thread_id, metadata, expires_at)
+            VALUES ($1, $2::jsonb, clock_timestamp() + make_interval(secs => $3::float8 * 60))
+            ON CONFLICT (thread_id) DO NOTHING
             RETURNING \(Self.thread) AS obj
-            """, [id, metadata.description]).objects().first
+            """, [id, metadata.description, ttlMinutes.map { String($0) }]).objects().first
     }
 
-    public func updateThread(id: String, metadataPatch: JSON?) throws -> JSON? {
+    /// A new `ttlMinutes` counts from now.
+    public func updateThread(id: String, metadataPatch: JSON?, ttlMinutes: Double? = nil) throws -> JSON? {
         try pool.query("""
-            UPDATE threads t SET metadata = metadata || coalesce($2::jsonb, '{}'), updated_at = clock_timestamp()
+            UPDATE threads t SET metadata = metadata || coalesce($2::jsonb, '{}'), updated_at = clock_timestamp(),
+                expires_at = coalesce(clock_timestamp() + make_interval(secs => $3::float8 * 60), expires_at)
             WHERE thread_id = $1 RETURNING \(Self.thread) AS obj
-            """, [id, metadataPatch?.description]).objects().first
+            """, [id, metadataPatch?.description, ttlMinutes.map { String($0) }]).objects().first
     }
 
     public func searchThreads(metadata: JSON?, values: JSON?, status: String?, ids: [String]?, limit: Int, offset: Int,

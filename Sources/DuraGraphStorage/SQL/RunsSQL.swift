@@ -42,6 +42,12 @@ public struct RunsSQL: Sendable {
         public var webhook: String?
         /// LangGraph run options (stream_mode, on_completion, ...).
         public var kwargs: JSON
+        /// Seconds before the run may start (LangGraph after_seconds).
+        public var afterSeconds: Double?
+        /// Delete the thread once the run ends (a stateless LangGraph run with on_completion=delete).
+        public var deleteThread = false
+        /// Created through the LangGraph API: its own webhook gets LangGraph's payload.
+        public var langgraph = false
         public init(threadID: String, assistantID: String, input: JSON, config: JSON, metadata: JSON,
                     multitaskStrategy: String, webhook: String?, kwargs: JSON = [:]) {
             self.threadID = threadID; self.assistantID = assistantID; self.input = input; self.config = config
@@ -80,11 +86,14 @@ public struct RunsSQL: Sendable {
                 }
             }
             let r = try c.query("""
-                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook, kwargs)
-                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb)
+                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook, kwargs,
+                                       not_before, delete_thread, langgraph)
+                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb,
+                        clock_timestamp() + make_interval(secs => $10::float8), $11::boolean, $12::boolean)
                 RETURNING \(Self.object) AS obj
                 """, [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
-                      n.multitaskStrategy, n.webhook, n.kwargs.description])
+                      n.multitaskStrategy, n.webhook, n.kwargs.description, n.afterSeconds.map { String($0) },
+                      n.deleteThread ? "true" : "false", n.langgraph ? "true" : "false"])
             try c.query(Self.refreshThreadStatus, [n.threadID, nil])
             try WebhooksSQL.enqueue(c, runID: id, event: "run.created")
             try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])

@@ -9,6 +9,8 @@ public struct SchedulerSQL: Sendable {
     public init(pool: PGPool) { self.pool = pool }
 
     public static let eventsChannel = "duragraph_run_events"
+    /// How long a stateless run's thread outlives the run (its streams are still reading).
+    public static let statelessThreadGrace = 5.0
 
     public struct Claimed: Sendable {
         public let runID: String
@@ -27,6 +29,29 @@ public struct SchedulerSQL: Sendable {
         public let queueWait: Double?
         /// Run options: interrupt_before / interrupt_after ("*" or node names), LangGraph kwargs.
         public let kwargs: JSON
+        /// Created through the LangGraph API (its own webhook gets LangGraph's payload).
+        public let langgraph: Bool
+    }
+
+    /// Seconds until the earliest delayed (after_seconds) run becomes claimable; nil when none waits.
+    public func nextDelayedStart() throws -> Double? {
+        try pool.query("""
+            SELECT extract(epoch FROM min(not_before) - clock_timestamp())::float8 AS s FROM runs
+            WHERE status = 'queued' AND not_before IS NOT NULL AND not_before > clock_timestamp()
+            """).first?["s"].flatMap(Double.init)
+    }
+
+    /// Deletes threads past their expiry (TTL, or the end of a stateless run) that have no queued
+    /// or running run. Returns how many.
+    public func deleteExpiredThreads(limit: Int = 100) throws -> Int {
+        try pool.query("""
+            DELETE FROM threads WHERE thread_id IN (
+                SELECT t.thread_id FROM threads t
+                WHERE t.expires_at < clock_timestamp()
+                  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = t.thread_id AND r.status IN ('queued', 'in_progress'))
+                ORDER BY t.expires_at LIMIT $1
+                FOR UPDATE SKIP LOCKED)
+            """, [String(limit)]).affected
     }
 
     /// Claims up to `limit` queued runs, oldest first, never two of one thread, never one whose
@@ -36,7 +61,7 @@ public struct SchedulerSQL: Sendable {
             let r = try c.query("""
                 WITH c AS (
                     SELECT r.run_id, r.started_at IS NULL AS first FROM runs r
-                    WHERE r.status = 'queued'
+                    WHERE r.status = 'queued' AND (r.not_before IS NULL OR r.not_before <= clock_timestamp())
                       AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id AND x.status = 'in_progress')
                       AND NOT EXISTS (SELECT 1 FROM runs y WHERE y.thread_id = r.thread_id AND y.status = 'queued'
                                       AND (y.created_at, y.run_id) < (r.created_at, r.run_id))
@@ -50,7 +75,7 @@ public struct SchedulerSQL: Sendable {
                 FROM c, assistants a
                 WHERE u.run_id = c.run_id AND a.assistant_id = u.assistant_id
                 RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
-                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first, u.kwargs,
+                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first, u.kwargs, u.langgraph,
                     -- The timeout counts execution, not time paused waiting for input (a resumed run has tool_outputs).
                     CASE WHEN u.tool_outputs IS NULL THEN extract(epoch FROM clock_timestamp() - u.started_at) ELSE 0 END::float8 AS running_for,
                     extract(epoch FROM u.started_at - u.created_at)::float8 AS queue_wait,
@@ -65,7 +90,7 @@ public struct SchedulerSQL: Sendable {
                         attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
                         runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1,
                         queueWait: row.bool("first") == true ? Double(row["queue_wait"] ?? "") : nil,
-                        kwargs: row.json("kwargs") ?? [:])
+                        kwargs: row.json("kwargs") ?? [:], langgraph: row.bool("langgraph") ?? false)
             }
         }
     }
@@ -209,6 +234,8 @@ public struct SchedulerSQL: Sendable {
         public var error: JSON?
         public var requiredAction: JSON?
         public var finalValues: JSON?
+        /// The body for the run's own webhook URL when it is not the native envelope (LangGraph runs).
+        public var runWebhookPayload: JSON?
         public init(status: String, output: JSON? = nil, error: JSON? = nil, requiredAction: JSON? = nil, finalValues: JSON? = nil) {
             self.status = status; self.output = output; self.error = error; self.requiredAction = requiredAction; self.finalValues = finalValues
         }
@@ -225,7 +252,7 @@ public struct SchedulerSQL: Sendable {
                     tool_outputs = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp(),
                     ended_at = CASE WHEN $3 = 'requires_action' THEN NULL ELSE clock_timestamp() END
                 WHERE run_id = $1 AND lease_owner = $2 AND status = 'in_progress'
-                RETURNING delete_on_cancel
+                RETURNING delete_on_cancel, delete_thread
                 """, [runID, owner, f.status, f.output?.description, f.error?.description, f.requiredAction?.description]).first else {
                 throw LeaseLost()
             }
@@ -237,10 +264,15 @@ public struct SchedulerSQL: Sendable {
                 if let cp = checkpoint { try insertCheckpoint(c, threadID: threadID, runID: runID, cp) }
                 if !newMessages.isEmpty { try insertMessages(c, threadID: threadID, runID: runID, newMessages) }
                 try insertEvents(c, runID: runID, threadID: threadID, events)
-                try WebhooksSQL.enqueue(c, runID: runID, event: "run." + f.status)
+                try WebhooksSQL.enqueue(c, runID: runID, event: "run." + f.status, runPayload: f.runWebhookPayload)
             }
             let values = f.status == "cancelled" && deleted ? nil : f.finalValues?.description
             try c.query(RunsSQL.refreshThreadStatus, [threadID, values])
+            if row.bool("delete_thread") == true && f.status != "requires_action" {
+                // Not at once: streams and waits still read the run's last events from the thread.
+                try c.query("UPDATE threads SET expires_at = clock_timestamp() + make_interval(secs => $2::float8) WHERE thread_id = $1",
+                            [threadID, String(Self.statelessThreadGrace)])
+            }
         }
     }
 

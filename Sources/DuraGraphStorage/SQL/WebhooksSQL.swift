@@ -122,14 +122,19 @@ public struct WebhooksSQL: Sendable {
 
     /// Queues `event` for the run to every enabled endpoint subscribed to it, and, for the end of a
     /// run, to the run's own webhook URL. Payload: {type, timestamp, data: run}.
-    public static func enqueue(_ c: PGConnection, runID: String, event: String) throws {
+    /// `runPayload` replaces the envelope for the run's own URL (LangGraph's shape), completed
+    /// here with the run's timestamps, metadata and strategy.
+    public static func enqueue(_ c: PGConnection, runID: String, event: String, runPayload: JSON? = nil) throws {
         let perRun = event == "run.completed" || event == "run.failed" || event == "run.cancelled"
         // The payload is built per recipient, so a run with none (the common case) costs one
         // index probe instead of serializing the run for nobody.
         let r = try c.query("""
             INSERT INTO webhook_deliveries (delivery_id, webhook_id, url, run_id, event_type, payload)
             SELECT gen_random_uuid(), t.webhook_id, t.url, $1, $2,
-                   jsonb_build_object('type', $2::text, 'timestamp', duragraph_ts(clock_timestamp()), 'data', \(RunsSQL.object))
+                   CASE WHEN t.webhook_id IS NULL AND $4::jsonb IS NOT NULL
+                        THEN $4::jsonb || jsonb_build_object('created_at', duragraph_ts(r.created_at), 'updated_at', duragraph_ts(r.updated_at),
+                                                             'metadata', r.metadata, 'multitask_strategy', r.multitask_strategy)
+                        ELSE jsonb_build_object('type', $2::text, 'timestamp', duragraph_ts(clock_timestamp()), 'data', \(RunsSQL.object)) END
             FROM runs r
             CROSS JOIN LATERAL (
                 SELECT w.webhook_id, w.url FROM webhooks w WHERE w.enabled AND ($2 = ANY (w.events) OR '*' = ANY (w.events))
@@ -137,7 +142,7 @@ public struct WebhooksSQL: Sendable {
                 SELECT NULL, r.webhook WHERE $3::boolean AND r.webhook IS NOT NULL
             ) t
             WHERE r.run_id = $1
-            """, [runID, event, perRun ? "true" : "false"])
+            """, [runID, event, perRun ? "true" : "false", runPayload?.description])
         if r.affected > 0 { try c.query("SELECT pg_notify($1, '')", [Self.channel]) }
     }
 

@@ -33,8 +33,24 @@ extension LangGraphAPI {
             threadID = Random.uuid()
             _ = try lg.createThread(id: threadID!, metadata: [:])
         }
+        let goto = RunExecutor.gotoTarget(.object(o))
+        if let g = goto {
+            guard !g.node.isEmpty else { throw Self.detail(422, "command.goto must be one node name or one Send {node, input}") }
+            if let a = try assistants.get(id: assistantID), let graphID = a["graph_id"]?.stringValue,
+               let graph = try? BuiltinGraphs.resolve(graphID: graphID, config: a["config"]?.objectValue ?? [:]),
+               graph.nodes[g.node] == nil {
+                throw Self.detail(422, "command.goto: the graph has no node '\(g.node)'")
+            }
+        }
+        var afterSeconds: Double?
+        if let v = o["after_seconds"], v != .null {
+            guard let d = v.doubleValue, d >= 0, d <= 31_536_000 else { throw Self.detail(422, "after_seconds must be a number of seconds from 0 to a year") }
+            afterSeconds = d
+        }
+        let onCompletion = try f.string("on_completion") ?? "delete"
+        guard ["delete", "keep"].contains(onCompletion) else { throw Self.detail(422, "on_completion must be 'delete' or 'keep'") }
         // Resuming an interrupted thread (command.resume, or no input): the paused run continues.
-        if let t = threadID, o["command"]?["resume"] != nil || o["input"] == nil || o["input"] == .null,
+        if goto == nil, let t = threadID, o["command"]?["resume"] != nil || o["input"] == nil || o["input"] == .null,
            let paused = try lg.runs(threadID: t, status: ["requires_action"], limit: 1, offset: 0).first,
            let runID = paused.run["run_id"]?.stringValue {
             let value = o["command"]?["resume"] ?? o["command"]?["update"] ?? [:]
@@ -63,9 +79,13 @@ extension LangGraphAPI {
             guard WebhooksAPI.isURL(w) else { throw Self.detail(422, "webhook must be an http(s) URL") }
             webhook = w
         }
-        let new = RunsSQL.NewRun(threadID: threadID!, assistantID: assistantID, input: input == .null ? [:] : input,
+        var new = RunsSQL.NewRun(threadID: threadID!, assistantID: assistantID, input: input == .null ? [:] : input,
                                  config: .object(config), metadata: try f.object("metadata") ?? [:], multitaskStrategy: strategy,
                                  webhook: webhook, kwargs: .object(kwargs))
+        new.afterSeconds = afterSeconds
+        // on_completion applies to stateless runs only: their thread exists for this run alone.
+        new.deleteThread = given == nil && onCompletion == "delete"
+        new.langgraph = true
         do {
             let run = try runs.create(id: Random.uuid(), new)
             Metrics.runsCreated.inc()

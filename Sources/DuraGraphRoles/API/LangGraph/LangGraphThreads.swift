@@ -10,6 +10,20 @@ extension LangGraphAPI {
         return raw.lowercased()
     }
 
+    /// LangGraph's thread `ttl`: minutes, or {"ttl": minutes, "strategy": "delete"}.
+    static func ttlMinutes(_ v: JSON?) throws -> Double? {
+        guard let v, v != .null else { return nil }
+        var minutes = v.doubleValue
+        if case .object(let o) = v {
+            if let strategy = o["strategy"]?.stringValue, strategy != "delete" {
+                throw detail(422, "ttl strategy must be 'delete'")
+            }
+            minutes = o["ttl"]?.doubleValue
+        }
+        guard let m = minutes, m > 0, m <= 525_600 * 10 else { throw detail(422, "ttl must be a positive number of minutes") }
+        return m
+    }
+
     func registerThreads(_ api: APIBuilder) {
         let lg = self.lg, threads = self.threads
         api.add(op("POST", "/threads", "Create a thread")) { req in
@@ -19,7 +33,9 @@ extension LangGraphAPI {
                 guard Random.isUUID(given) else { throw Self.detail(422, "Invalid thread ID: must be a UUID") }
                 id = given.lowercased()
             }
-            if let t = try lg.createThread(id: id, metadata: try f.object("metadata") ?? [:]) { return .json(200, LG.thread(t)) }
+            if let t = try lg.createThread(id: id, metadata: try f.object("metadata") ?? [:], ttlMinutes: try Self.ttlMinutes(f.o["ttl"])) {
+                return .json(200, LG.thread(t))
+            }
             if try f.string("if_exists") == "do_nothing", let t = try lg.thread(id: id) { return .json(200, LG.thread(t)) }
             throw Self.detail(409, "Thread with ID \(id) already exists")
         }
@@ -29,7 +45,8 @@ extension LangGraphAPI {
         }
         api.add(op("PATCH", "/threads/:thread_id", "Update a thread (metadata merged)")) { req in
             let f = Fields(try req.jsonObject(allowEmpty: true))
-            guard let t = try lg.updateThread(id: try threadID(req), metadataPatch: try f.object("metadata")) else {
+            guard let t = try lg.updateThread(id: try threadID(req), metadataPatch: try f.object("metadata"),
+                                              ttlMinutes: try Self.ttlMinutes(f.o["ttl"])) else {
                 throw Self.detail(404, "Thread not found")
             }
             if req.header("prefer")?.contains("return=minimal") == true { return .empty(204) }
