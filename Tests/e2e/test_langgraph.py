@@ -3,6 +3,7 @@ import asyncio
 import time
 import uuid
 
+import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
@@ -329,3 +330,24 @@ def test_thread_ttl_deletes_the_thread(client):
     for bad in [0, -5, {"ttl": 5, "strategy": "archive"}]:
         with pytest.raises(UnprocessableEntityError):
             client.threads.create(ttl=bad)
+
+
+def test_on_disconnect_cancel_stops_the_run_when_the_client_leaves(client):
+    aid = client.assistants.create(graph_id="agent", config={"configurable": {"model": "slow-20"}})["assistant_id"]
+    t = client.threads.create()["thread_id"]
+    parts = client.runs.stream(t, aid, input=human("leave early"), on_disconnect="cancel", stream_mode="values")
+    first = next(iter(parts))                     # the metadata event: the run exists and streams
+    run_id = first.data["run_id"]
+    parts.close()                                  # the client leaves
+    wait_for(lambda: client.runs.get(t, run_id)["status"] == "interrupted", 20, what="run cancelled on disconnect")
+    # continue (the default): the run outlives its client.
+    kept = client.runs.stream(t, "echo", input=human("stay"), on_disconnect="continue")
+    run2 = next(iter(kept)).data["run_id"]
+    kept.close()
+    assert client.runs.join(t, run2)["messages"][-1]["content"] == "echo: stay"
+    assert client.runs.get(t, run2)["status"] == "success"
+    # runs.wait surfaces the 422 as httpx's error (it reads the body as a stream), as against LangGraph.
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        client.runs.wait(t, "echo", input=human("x"), on_disconnect="explode")
+    assert bad.value.response.status_code == 422
+    assert client.runs.list(t, limit=10)[0]["run_id"] == run2   # the refused run was never created

@@ -47,6 +47,7 @@ extension LangGraphAPI {
             guard let d = v.doubleValue, d >= 0, d <= 31_536_000 else { throw Self.detail(422, "after_seconds must be a number of seconds from 0 to a year") }
             afterSeconds = d
         }
+        _ = try Self.cancelOnDisconnect(o)   // validated before the run exists
         let onCompletion = try f.string("on_completion") ?? "delete"
         guard ["delete", "keep"].contains(onCompletion) else { throw Self.detail(422, "on_completion must be 'delete' or 'keep'") }
         // Resuming an interrupted thread (command.resume, or no input): the paused run continues.
@@ -103,21 +104,42 @@ extension LangGraphAPI {
         return [("Content-Location", base), ("Location", base + suffix)]
     }
 
-    func streamResponse(runID: String, modes: [String], after: Int64, headers: [(String, String)], attempt: JSON = 1) -> HTTPResponse {
+    func streamResponse(runID: String, modes: [String], after: Int64, headers: [(String, String)], attempt: JSON = 1,
+                        cancelOnDisconnect: Bool = false) -> HTTPResponse {
         let fmt = LGStreamFormatter(modes: modes)
         // LangGraph's first event, without an id (it is not in the log).
         let preamble = after == 0 ? "event: metadata\ndata: \(JSON.object(["run_id": .string(runID), "attempt": attempt]).description)\n\n" : ""
         let sub = Subscriber(scope: .run(runID), after: after, hub: hub, preamble: preamble) { fmt.format($0) }
+        if cancelOnDisconnect { sub.onDisconnect = cancelling(runID) }
         return .eventStream(sub, headers: headers)
     }
 
-    func waitResponse(runID: String, after: Int64 = 0, headers: [(String, String)]) -> HTTPResponse {
+    /// on_disconnect=cancel: the client that made the run left before it ended.
+    func cancelling(_ runID: String) -> @Sendable () -> Void {
+        let runs = self.runs
+        return {
+            Log.info("client disconnected; cancelling its run (on_disconnect=cancel)", ["run_id": .string(runID)])
+            _ = try? runs.cancel(id: runID)
+        }
+    }
+
+    func waitResponse(runID: String, after: Int64 = 0, headers: [(String, String)], cancelOnDisconnect: Bool = false) -> HTTPResponse {
         let fmt = LGWaitFormatter()
         let sub = Subscriber(scope: .run(runID), after: after, hub: hub) { fmt.format($0) }
+        if cancelOnDisconnect { sub.onDisconnect = cancelling(runID) }
         sub.heartbeatText = "\n"
         var r = HTTPResponse.eventStream(sub, headers: headers)
         r.headers = [("Content-Type", "application/json")] + headers
         return r
+    }
+
+    static func cancelOnDisconnect(_ o: [String: JSON]) throws -> Bool {
+        switch o["on_disconnect"] {
+        case nil, .null?: return false
+        case .string("cancel")?: return true
+        case .string("continue")?: return false
+        default: throw detail(422, "on_disconnect must be 'cancel' or 'continue'")
+        }
     }
 
     static func streamModes(_ o: [String: JSON]) -> [String] {
@@ -140,11 +162,13 @@ extension LangGraphAPI {
                 let body = try req.jsonObject(allowEmpty: true)
                 let c = try createRun(threadID: stateless ? nil : try threadID(req), body)
                 return streamResponse(runID: c.run["run_id"]!.stringValue!, modes: Self.streamModes(body), after: c.after,
-                                      headers: Self.locations(c, suffix: "/stream"))
+                                      headers: Self.locations(c, suffix: "/stream"), cancelOnDisconnect: try Self.cancelOnDisconnect(body))
             }
             api.add(op("POST", prefix + "/runs/wait", "Create a run and wait for its final values")) { req in
-                let c = try createRun(threadID: stateless ? nil : try threadID(req), try req.jsonObject(allowEmpty: true))
-                return waitResponse(runID: c.run["run_id"]!.stringValue!, after: c.after, headers: Self.locations(c, suffix: "/join"))
+                let body = try req.jsonObject(allowEmpty: true)
+                let c = try createRun(threadID: stateless ? nil : try threadID(req), body)
+                return waitResponse(runID: c.run["run_id"]!.stringValue!, after: c.after, headers: Self.locations(c, suffix: "/join"),
+                                    cancelOnDisconnect: try Self.cancelOnDisconnect(body))
             }
         }
         api.add(op("POST", "/runs/batch", "Create several stateless runs")) { req in

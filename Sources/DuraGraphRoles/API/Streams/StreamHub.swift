@@ -18,8 +18,13 @@ final class StreamHub: Sendable {
             while case .item(let payload) = self.work.pop() { self.fanOut(payload) }
         }
         startThread(name: "stream-beat") {
-            while !stop.wait(seconds: Self.heartbeatSeconds) {
-                for s in self.subscribers.withLock({ Array($0.values) }) { s.heartbeat() }
+            var tick = 0
+            while !stop.wait(seconds: 1) {
+                tick += 1
+                // Every subscriber every 15 s; one whose run ends when its client leaves, every
+                // second: a write is how a suspended connection notices the client is gone.
+                let all = tick % Int(Self.heartbeatSeconds) == 0
+                for s in self.subscribers.withLock({ Array($0.values) }) where all || s.watchesDisconnect { s.heartbeat() }
             }
             self.work.close()
         }

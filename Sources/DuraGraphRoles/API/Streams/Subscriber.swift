@@ -29,6 +29,12 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
     private var ended = false
     private var wake: (@Sendable () -> Void)?
     private(set) var closed = false
+    /// Called when the client leaves before the stream's last event (LangGraph on_disconnect=cancel).
+    /// Set before the stream starts.
+    var onDisconnect: (@Sendable () -> Void)? {
+        didSet { watchesDisconnect = onDisconnect != nil }
+    }
+    private(set) var watchesDisconnect = false
 
     init(scope: Scope, after cursor: Int64, hub: StreamHub, preamble: String = "",
          format: @escaping @Sendable (EventsSQL.Event) -> (frame: String?, ends: Bool)) {
@@ -56,8 +62,11 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
         pthread_mutex_lock(lock)
         closed = true
         wake = nil
+        let left = ended ? nil : onDisconnect
+        onDisconnect = nil
         pthread_mutex_unlock(lock)
         hub.remove(self)
+        left?()
     }
 
     /// Live events from the hub (any order of arrival; the cursor filters).
