@@ -351,3 +351,30 @@ def test_on_disconnect_cancel_stops_the_run_when_the_client_leaves(client):
         client.runs.wait(t, "echo", input=human("x"), on_disconnect="explode")
     assert bad.value.response.status_code == 422
     assert client.runs.list(t, limit=10)[0]["run_id"] == run2   # the refused run was never created
+
+
+def test_runs_from_a_checkpoint_fork_and_replay(client):
+    t = client.threads.create()["thread_id"]
+    client.runs.wait(t, "echo", input=human("one"))
+    after_one = client.threads.get_state(t)["checkpoint"]["checkpoint_id"]
+    client.runs.wait(t, "echo", input=human("two"))
+    assert [m["content"] for m in client.threads.get_state(t)["values"]["messages"]] == ["one", "echo: one", "two", "echo: two"]
+    # Fork: new input on the state as it was after the first run; the second exchange is dropped.
+    forked = client.runs.wait(t, "echo", input=human("branch"), checkpoint_id=after_one)
+    assert [m["content"] for m in forked["messages"]] == ["one", "echo: one", "branch", "echo: branch"]
+    # The next ordinary run continues the fork, not the abandoned branch.
+    nxt = client.runs.wait(t, "echo", input=human("three"))
+    assert [m["content"] for m in nxt["messages"]] == ["one", "echo: one", "branch", "echo: branch", "three", "echo: three"]
+    # Replay: no input, from a checkpoint paused before a node -> that node runs (the paused run
+    # gives way: multitask interrupt).
+    a = two_step_assistant(client)
+    t2 = client.threads.create()["thread_id"]
+    client.runs.wait(t2, a, input=human("post"), interrupt_before=["publish"])
+    paused = client.threads.get_state(t2)
+    assert paused["next"] == ["publish"]
+    replayed = client.runs.wait(t2, a, checkpoint={"checkpoint_id": paused["checkpoint"]["checkpoint_id"]}, multitask_strategy="interrupt")
+    assert replayed["published"] is True
+    with pytest.raises(NotFoundError):
+        client.runs.create(t, "echo", input=human("x"), checkpoint_id=str(uuid.uuid4()))
+    with pytest.raises(UnprocessableEntityError):
+        client.runs.create(t, "echo", input=human("x"), checkpoint_id="not-a-uuid")

@@ -83,7 +83,8 @@ final class RunExecutor: StepContext {
             emit("run.failed", err)
             return try finish(.init(status: "failed", error: err), state: nil, checkpoint: nil)
         }
-        let start = try sql.startPoint(runID: run.runID, threadID: run.threadID)
+        let from = run.langgraph ? LangGraphAPI.startCheckpoint(run.kwargs) : nil
+        let start = try sql.startPoint(runID: run.runID, threadID: run.threadID, from: from)
         var state = State(start.values.objectValue ?? [:])
         for m in state.messages { if let id = m["id"]?.stringValue { persistedMessageIDs.insert(id) } }
         initialMessageIDs = persistedMessageIDs
@@ -93,6 +94,8 @@ final class RunExecutor: StepContext {
         if !start.resumed {
             state.apply(State.prepare(Self.inputUpdate(run.input)))
             node = graph.entry
+            // From a checkpoint with no new input: replay what was next there (LangGraph).
+            if from != nil, run.input.objectValue?.isEmpty ?? true, let next = start.next.first { node = next }
             // LangGraph command.goto: start at that node (with its Send input applied), not the entry.
             if let target = Self.gotoTarget(run.kwargs) {
                 guard graph.nodes[target.node] != nil else {

@@ -159,7 +159,9 @@ public struct SchedulerSQL: Sendable {
         public let resumed: Bool
     }
 
-    public func startPoint(runID: String, threadID: String) throws -> StartPoint {
+    /// `from`: a checkpoint of the thread to start from instead of its latest state (LangGraph
+    /// checkpoint_id: replay or fork); its values stand alone, without the thread's later messages.
+    public func startPoint(runID: String, threadID: String, from: String? = nil) throws -> StartPoint {
         if let row = try pool.query("""
             SELECT "values", next, step, checkpoint_id::text AS id FROM checkpoints WHERE run_id = $1
             ORDER BY created_at DESC LIMIT 1
@@ -167,14 +169,24 @@ public struct SchedulerSQL: Sendable {
             return StartPoint(values: row.json("values") ?? [:], next: (row.json("next")?.arrayValue ?? []).compactMap(\.stringValue),
                               step: Int(row.int("step") ?? 0), checkpointID: row["id"], resumed: true)
         }
+        if let from, let row = try pool.query("""
+            SELECT "values", next, step, checkpoint_id::text AS id FROM checkpoints WHERE checkpoint_id = $1::uuid AND thread_id = $2
+            """, [from, threadID]).first {
+            return StartPoint(values: row.json("values") ?? [:], next: (row.json("next")?.arrayValue ?? []).compactMap(\.stringValue),
+                              step: Int(row.int("step") ?? 0), checkpointID: row["id"], resumed: false)
+        }
         let latest = try pool.query("""
-            SELECT "values", checkpoint_id::text AS id FROM checkpoints WHERE thread_id = $1 ORDER BY created_at DESC LIMIT 1
+            SELECT "values", checkpoint_id::text AS id, created_at FROM checkpoints WHERE thread_id = $1 ORDER BY created_at DESC LIMIT 1
             """, [threadID]).first
         var values = latest?.json("values")?.objectValue ?? [:]
+        // Messages added since that checkpoint (posted to the thread, or left by a run that failed
+        // after it). Older ones are in the checkpoint already, or were dropped by a fork or a state
+        // update, and stay dropped.
         let messages = try pool.query("""
             SELECT (m.extra || jsonb_build_object('id', m.message_id, 'role', m.role, 'content', m.content)) AS obj
-            FROM thread_messages m WHERE m.thread_id = $1 ORDER BY m.seq
-            """, [threadID]).objects()
+            FROM thread_messages m WHERE m.thread_id = $1 AND m.created_at > coalesce($2::timestamptz, '-infinity')
+            ORDER BY m.seq
+            """, [threadID, latest?["created_at"]]).objects()
         if !messages.isEmpty {
             var known = Set((values["messages"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
             var merged = values["messages"]?.arrayValue ?? []

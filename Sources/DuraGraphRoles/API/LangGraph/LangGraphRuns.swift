@@ -48,10 +48,18 @@ extension LangGraphAPI {
             afterSeconds = d
         }
         _ = try Self.cancelOnDisconnect(o)   // validated before the run exists
+        if let cp = Self.startCheckpoint(.object(o)) {
+            guard given != nil else { throw Self.detail(422, "checkpoint_id needs a thread: stateless runs start from nothing") }
+            guard Random.isUUID(cp) else { throw Self.detail(422, "checkpoint_id must be a UUID") }
+            guard let t = threadID, try !lg.checkpoints(threadID: t, limit: 1, before: nil, checkpointID: cp).isEmpty else {
+                throw Self.detail(404, "Checkpoint \(cp) not found on this thread")
+            }
+        }
         let onCompletion = try f.string("on_completion") ?? "delete"
         guard ["delete", "keep"].contains(onCompletion) else { throw Self.detail(422, "on_completion must be 'delete' or 'keep'") }
         // Resuming an interrupted thread (command.resume, or no input): the paused run continues.
-        if goto == nil, let t = threadID, o["command"]?["resume"] != nil || o["input"] == nil || o["input"] == .null,
+        if goto == nil, Self.startCheckpoint(.object(o)) == nil, let t = threadID,
+           o["command"]?["resume"] != nil || o["input"] == nil || o["input"] == .null,
            let paused = try lg.runs(threadID: t, status: ["requires_action"], limit: 1, offset: 0).first,
            let runID = paused.run["run_id"]?.stringValue {
             let value = o["command"]?["resume"] ?? o["command"]?["update"] ?? [:]
@@ -131,6 +139,14 @@ extension LangGraphAPI {
         var r = HTTPResponse.eventStream(sub, headers: headers)
         r.headers = [("Content-Type", "application/json")] + headers
         return r
+    }
+
+    /// The checkpoint a run starts from: checkpoint_id, or checkpoint.checkpoint_id.
+    static func startCheckpoint(_ kwargs: JSON) -> String? {
+        for v in [kwargs["checkpoint_id"], kwargs["checkpoint"]?["checkpoint_id"]] {
+            if let s = v?.stringValue { return s.lowercased() }
+        }
+        return nil
     }
 
     static func cancelOnDisconnect(_ o: [String: JSON]) throws -> Bool {
