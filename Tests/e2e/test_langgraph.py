@@ -378,3 +378,26 @@ def test_runs_from_a_checkpoint_fork_and_replay(client):
         client.runs.create(t, "echo", input=human("x"), checkpoint_id=str(uuid.uuid4()))
     with pytest.raises(UnprocessableEntityError):
         client.runs.create(t, "echo", input=human("x"), checkpoint_id="not-a-uuid")
+
+
+def test_thread_supersteps_and_update_state_at_a_checkpoint(client):
+    t = client.threads.create(supersteps=[
+        {"updates": [{"values": {"messages": [{"role": "user", "content": "hi", "id": "m1"}]}, "as_node": "__input__"}]},
+        {"updates": [{"values": {"messages": [{"role": "assistant", "content": "hello", "id": "m2"}], "topic": "greeting"},
+                      "as_node": "echo"}]},
+    ])["thread_id"]
+    state = client.threads.get_state(t)
+    assert [(m["type"], m["content"]) for m in state["values"]["messages"]] == [("human", "hi"), ("ai", "hello")]
+    assert state["values"]["topic"] == "greeting"
+    history = client.threads.get_history(t)
+    assert len(history) == 2 and history[1]["values"]["messages"][0]["content"] == "hi"
+    # The next run continues from the copied state.
+    out = client.runs.wait(t, "echo", input=human("again"))
+    assert [m["content"] for m in out["messages"]] == ["hi", "hello", "again", "echo: again"]
+    # update_state at the first checkpoint forks from there.
+    first = history[1]["checkpoint"]["checkpoint_id"]
+    client.threads.update_state(t, {"topic": "fork"}, checkpoint_id=first)
+    forked = client.threads.get_state(t)["values"]
+    assert forked["topic"] == "fork" and [m["content"] for m in forked["messages"]] == ["hi"]
+    with pytest.raises(UnprocessableEntityError):
+        client.threads.create(supersteps=[{"updates": [{"values": [1, 2], "as_node": "x"}]}])

@@ -24,6 +24,26 @@ extension LangGraphAPI {
         return m
     }
 
+    /// threads.create(supersteps=[{"updates": [{"values": {...}, "as_node": "n"}, ...]}, ...]).
+    static func supersteps(_ v: JSON?) throws -> [(updates: [[String: JSON]], asNode: String?)] {
+        guard let v, v != .null else { return [] }
+        guard case .array(let steps) = v else { throw detail(422, "supersteps must be a list") }
+        return try steps.map { step in
+            guard case .array(let updates)? = step["updates"] else { throw detail(422, "each superstep needs a list of updates") }
+            var values: [[String: JSON]] = []
+            var asNode: String?
+            for u in updates {
+                switch u["values"] {
+                case .object(let o)?: values.append(o)
+                case nil, .null?: break
+                default: throw detail(422, "an update's values must be an object")
+                }
+                if let n = u["as_node"]?.stringValue { asNode = n }
+            }
+            return (values, asNode)
+        }
+    }
+
     func registerThreads(_ api: APIBuilder) {
         let lg = self.lg, threads = self.threads
         api.add(op("POST", "/threads", "Create a thread")) { req in
@@ -33,8 +53,16 @@ extension LangGraphAPI {
                 guard Random.isUUID(given) else { throw Self.detail(422, "Invalid thread ID: must be a UUID") }
                 id = given.lowercased()
             }
+            let supersteps = try Self.supersteps(f.o["supersteps"])
             if let t = try lg.createThread(id: id, metadata: try f.object("metadata") ?? [:], ttlMinutes: try Self.ttlMinutes(f.o["ttl"])) {
-                return .json(200, LG.thread(t))
+                guard !supersteps.isEmpty else { return .json(200, LG.thread(t)) }
+                // Each superstep is one checkpoint: its updates applied in order on the state so far.
+                var state = State([:])
+                for step in supersteps {
+                    for u in step.updates { state.apply(State.prepare(u)) }
+                    _ = try lg.addCheckpoint(threadID: id, id: Random.uuid(), values: .object(state.values), asNode: step.asNode)
+                }
+                return .json(200, LG.thread(try lg.thread(id: id) ?? t))
             }
             if try f.string("if_exists") == "do_nothing", let t = try lg.thread(id: id) { return .json(200, LG.thread(t)) }
             throw Self.detail(409, "Thread with ID \(id) already exists")
@@ -105,7 +133,15 @@ extension LangGraphAPI {
             let id = try threadID(req)
             let f = Fields(try req.jsonObject(allowEmpty: true))
             guard try lg.thread(id: id) != nil else { throw Self.detail(404, "Thread not found") }
-            var state = State(try lg.checkpoints(threadID: id, limit: 1, before: nil).first?["values"]?.objectValue ?? [:])
+            // At a given checkpoint (checkpoint_id or checkpoint.checkpoint_id): a fork from there.
+            var base: String?
+            if let cp = Self.startCheckpoint(.object(f.o)) {
+                guard Random.isUUID(cp), try !lg.checkpoints(threadID: id, limit: 1, before: nil, checkpointID: cp).isEmpty else {
+                    throw Self.detail(404, "Checkpoint not found")
+                }
+                base = cp
+            }
+            var state = State(try lg.checkpoints(threadID: id, limit: 1, before: nil, checkpointID: base).first?["values"]?.objectValue ?? [:])
             if case .object(let v)? = f.o["values"] { state.apply(State.prepare(v)) }
             let cp = Random.uuid()
             guard try lg.addCheckpoint(threadID: id, id: cp, values: .object(state.values), asNode: try f.string("as_node")) else {
