@@ -147,6 +147,8 @@ public struct Settings: Sendable {
     public var auth: AuthSettings
     public var dashboardDir: String?
     public var dashboardPort: Int
+    /// Origins whose browser scripts may call the api (CORS); LangGraph Studio's by default.
+    public var corsOrigins: [String]
 
     public init(_ c: Config) throws(ConfigError) {
         databaseURL = c.optional("DATABASE_URL")
@@ -197,6 +199,11 @@ public struct Settings: Sendable {
         auth = try AuthSettings(c)
         dashboardDir = c.optional("DASHBOARD_DIR")
         dashboardPort = try c.int("DASHBOARD_PORT", 0, range: 0...65535)
+        corsOrigins = c.string("CORS_ALLOW_ORIGINS", "https://smith.langchain.com").split(separator: ",")
+            .map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        for o in corsOrigins where o != "*" && !(o.hasPrefix("https://") || o.hasPrefix("http://")) || o.hasSuffix("/") {
+            throw ConfigError("CORS_ALLOW_ORIGINS must list origins like https://app.example.com (no path), or *; got \"\(o)\"")
+        }
         for (name, host) in [("API_HOST", apiHost), ("METRICS_HOST", metricsHost)] {
             var a = in_addr()
             if inet_pton(AF_INET, host, &a) != 1 { throw ConfigError("\(name) must be an IPv4 address, got \"\(host)\"") }

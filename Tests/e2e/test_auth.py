@@ -80,6 +80,29 @@ def test_public_paths_stay_open(authed):
     assert r.status_code == 200 and "duragraph_" in r.text
 
 
+def test_cors_for_studio_origin_even_with_auth(authed):
+    """LangGraph Studio (a browser app on smith.langchain.com) attaches: its preflight is answered
+    without credentials; its real requests still need a key and carry the CORS headers."""
+    studio = "https://smith.langchain.com"
+    pre = requests.options(authed.base + "/threads/search", headers={
+        "Origin": studio, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-api-key"})
+    assert pre.status_code == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == studio
+    assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+    assert pre.headers["Access-Control-Allow-Headers"] == "content-type,x-api-key"
+    denied = requests.post(authed.base + "/threads/search", json={}, headers={"Origin": studio})
+    assert denied.status_code == 401 and denied.headers["Access-Control-Allow-Origin"] == studio
+    ok = requests.post(authed.base + "/threads/search", json={}, headers={"Origin": studio, "X-API-Key": authed.keys["write"][0]})
+    assert ok.status_code == 200 and ok.headers["Access-Control-Allow-Origin"] == studio
+    assert "Location" in ok.headers["Access-Control-Expose-Headers"]
+    # Another origin: no CORS headers, and its preflight is not answered as one.
+    evil = "https://evil.example"
+    r = requests.post(authed.base + "/threads/search", json={}, headers={"Origin": evil, "X-API-Key": authed.keys["write"][0]})
+    assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers
+    pre = requests.options(authed.base + "/threads/search", headers={"Origin": evil, "Access-Control-Request-Method": "POST"})
+    assert pre.status_code != 204 and "Access-Control-Allow-Origin" not in pre.headers
+
+
 def test_scopes_of_api_keys(authed):
     read, write, admin = (authed.keys[s][0] for s in ("read", "write", "admin"))
     # read: GET and HEAD only

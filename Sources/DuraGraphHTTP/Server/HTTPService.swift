@@ -11,11 +11,14 @@ public final class HTTPService: Sendable {
     let accessLog: Bool
     /// Authentication and rate limits (Middleware/RequestGate.swift); nil: everything passes.
     let gate: RequestGate?
+    /// Cross-origin browser access (Middleware/CORS.swift); nil: none.
+    let cors: CORSPolicy?
 
-    public init(router: Router, accessLog: Bool = true, observer: Observer? = nil, gate: RequestGate? = nil,
+    public init(router: Router, accessLog: Bool = true, observer: Observer? = nil, gate: RequestGate? = nil, cors: CORSPolicy? = nil,
                 renderError: @escaping @Sendable (HTTPRequest, HTTPError) -> HTTPResponse = { _, e in e.response }) {
         self.router = router
         self.gate = gate
+        self.cors = cors
         self.observer = observer
         self.renderError = renderError
         self.accessLog = accessLog
@@ -29,17 +32,24 @@ public final class HTTPService: Sendable {
         if case .found(let route, _) = match { req.routeTemplate = route.template } else { req.routeTemplate = "unmatched" }
         var gateHeaders: [(String, String)] = []
         var denied: HTTPError?
-        switch gate?.admit(req) {
-        case .allow(let h)?: gateHeaders = h
-        case .deny(let e)?: denied = e
-        case nil: break
+        let preflight = cors?.preflight(req)
+        if preflight == nil {
+            switch gate?.admit(req) {
+            case .allow(let h)?: gateHeaders = h
+            case .deny(let e)?: denied = e
+            case nil: break
+            }
         }
-        if let e = denied {
+        if let p = preflight {
+            req.routeTemplate = "preflight"
+            resp = p
+        } else if let e = denied {
             resp = renderError(req, e)
         } else {
             resp = dispatch(match, &req)
         }
         resp.headers.append(contentsOf: gateHeaders)
+        if preflight == nil, let c = cors { resp.headers.append(contentsOf: c.headers(req)) }
         if req.method == "HEAD" { resp.body = [] }
         resp.headers.append(("X-Request-ID", req.requestID))
         let seconds = Clock.monotonic() - start

@@ -47,8 +47,9 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
                              success: (200, nil)))
         let document = HTTPResponse.json(200, OpenAPIDocument.build(ops, extraSchemas: APIKeysAPI.schemas))
         api.add(ops.last!) { _ in document }
+        let cors = CORSPolicy(origins: ctx.settings.corsOrigins)
         let service = HTTPService(router: router, observer: httpMetricsObserver, gate: gate.isActive ? gate : nil,
-                                  renderError: Self.renderError)
+                                  cors: cors.isActive ? cors : nil, renderError: Self.renderError)
         let s = ctx.settings
         let server = HTTPServer(options: .init(host: s.apiHost, port: s.apiPort, threads: s.httpThreads,
                                                connectionLimit: s.httpConnectionLimit, timeoutSeconds: s.httpTimeout,
