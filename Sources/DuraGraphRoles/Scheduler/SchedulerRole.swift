@@ -78,12 +78,23 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
 
     private func claimLoop(_ sql: SchedulerSQL, _ s: Settings) {
         var backoff = Backoff(initial: 0.2, cap: 5)
+        var lastAnalyze = -Double.infinity
         while !draining.load(ordering: .relaxed) {
             let free = s.schedulerConcurrency - busy.load(ordering: .relaxed)
             if free > 0 {
                 do {
+                    let started = Clock.monotonic()
                     let runs = try sql.claim(owner: owner, limit: free, leaseSeconds: s.leaseSeconds)
                     backoff.reset()
+                    // A backlog that formed faster than autovacuum analyzes (a new database, a
+                    // burst) leaves the planner thinking the queue is empty, and the claim's
+                    // per-thread checks go quadratic. Fresh statistics fix the plan at once.
+                    let took = Clock.monotonic() - started
+                    if took > 0.05 && Clock.monotonic() - lastAnalyze > 60 {
+                        lastAnalyze = Clock.monotonic()
+                        Log.info("claiming runs was slow; refreshing the planner's statistics of runs", ["claim_ms": .int(Int64(took * 1000))])
+                        do { try sql.analyzeRuns() } catch { Log.warn("ANALYZE runs failed", ["error": .string(String(describing: error))]) }
+                    }
                     for r in runs {
                         Metrics.runsStarted.inc()
                         if let w = r.queueWait { Metrics.queueWait.observe([:], w) }

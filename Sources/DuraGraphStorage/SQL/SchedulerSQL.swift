@@ -33,6 +33,11 @@ public struct SchedulerSQL: Sendable {
         public let langgraph: Bool
     }
 
+    /// Refreshes the planner's statistics of the runs table (see the claim loop).
+    public func analyzeRuns() throws {
+        _ = try pool.withConnection { try $0.execute("ANALYZE runs", timeout: 60) }
+    }
+
     /// Seconds until the earliest delayed (after_seconds) run becomes claimable; nil when none waits.
     public func nextDelayedStart() throws -> Double? {
         try pool.query("""
