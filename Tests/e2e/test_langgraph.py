@@ -401,3 +401,19 @@ def test_thread_supersteps_and_update_state_at_a_checkpoint(client):
     assert forked["topic"] == "fork" and [m["content"] for m in forked["messages"]] == ["hi"]
     with pytest.raises(UnprocessableEntityError):
         client.threads.create(supersteps=[{"updates": [{"values": [1, 2], "as_node": "x"}]}])
+
+
+def test_rollback_forgets_what_the_paused_run_wrote(client):
+    a = two_step_assistant(client)
+    t = client.threads.create()["thread_id"]
+    client.runs.wait(t, a, input=human("one"))
+    paused = client.runs.create(t, a, input=human("two"), interrupt_before=["publish"])
+    client.runs.join(t, paused["run_id"])
+    assert client.threads.get(t)["status"] == "interrupted"
+    assert [m["content"] for m in client.threads.get(t)["values"]["messages"]][-1] == "echo: two"
+    out = client.runs.wait(t, a, input=human("three"), multitask_strategy="rollback")
+    assert [m["content"] for m in out["messages"]] == ["one", "echo: one", "three", "echo: three"]
+    with pytest.raises(NotFoundError):
+        client.runs.get(t, paused["run_id"])
+    assert all("two" not in m["content"] for s in client.threads.get_history(t, limit=50) for m in s["values"].get("messages", []))
+    assert client.threads.get(t)["status"] == "idle"

@@ -106,7 +106,10 @@ public struct RunsSQL: Sendable {
     private static func stopActive(_ c: PGConnection, threadID: String, byRun: String, delete: Bool) throws {
         let reason = JSON.object(["code": "interrupted", "message": .string("interrupted by run \(byRun)")]).description
         if delete {
-            try c.query("DELETE FROM runs WHERE thread_id = $1 AND status IN ('queued', 'requires_action')", [threadID])
+            let gone = try c.query("""
+                DELETE FROM runs WHERE thread_id = $1 AND status IN ('queued', 'requires_action') RETURNING run_id::text AS id
+                """, [threadID]).all.compactMap { $0["id"] }
+            if !gone.isEmpty { try forget(c, threadID: threadID, runIDs: gone) }
         } else {
             let stopped = try c.query("""
                 UPDATE runs SET status = 'cancelled', error = $2::jsonb, ended_at = clock_timestamp(), updated_at = clock_timestamp()
@@ -124,6 +127,19 @@ public struct RunsSQL: Sendable {
             RETURNING run_id::text AS id
             """, [threadID, delete ? "true" : "false"])
         for row in running.all { try c.query("SELECT pg_notify($1, $2)", [Self.controlChannel, "cancel:" + row["id"]!]) }
+    }
+
+    /// Rollback: the thread forgets what deleted runs wrote (checkpoints, messages), and its
+    /// values go back to its latest remaining checkpoint (a run paused for input had set them).
+    static func forget(_ c: PGConnection, threadID: String, runIDs: [String]) throws {
+        let ids = "{" + runIDs.joined(separator: ",") + "}"
+        try c.query("DELETE FROM checkpoints WHERE thread_id = $1 AND run_id = ANY ($2::uuid[])", [threadID, ids])
+        try c.query("DELETE FROM thread_messages WHERE thread_id = $1 AND run_id = ANY ($2::uuid[])", [threadID, ids])
+        try c.query("""
+            UPDATE threads t SET "values" = (SELECT c."values" FROM checkpoints c WHERE c.thread_id = t.thread_id
+                                             ORDER BY c.created_at DESC LIMIT 1)
+            WHERE t.thread_id = $1
+            """, [threadID])
     }
 
     /// Lock order everywhere: the thread row (FOR NO KEY UPDATE, which does not block the foreign-key

@@ -275,15 +275,15 @@ public struct SchedulerSQL: Sendable {
             }
             let deleted = row.bool("delete_on_cancel") == true
             if f.status == "cancelled" && deleted {
-                try c.query("DELETE FROM checkpoints WHERE run_id = $1", [runID])
                 try c.query("DELETE FROM runs WHERE run_id = $1", [runID])
+                try RunsSQL.forget(c, threadID: threadID, runIDs: [runID])
             } else {
                 if let cp = checkpoint { try insertCheckpoint(c, threadID: threadID, runID: runID, cp) }
                 if !newMessages.isEmpty { try insertMessages(c, threadID: threadID, runID: runID, newMessages) }
                 try insertEvents(c, runID: runID, threadID: threadID, events)
                 try WebhooksSQL.enqueue(c, runID: runID, event: "run." + f.status, runPayload: f.runWebhookPayload)
             }
-            let values = f.status == "cancelled" && deleted ? nil : f.finalValues?.description
+            let values = f.status == "cancelled" && deleted ? nil : f.finalValues?.description   // forget() set them
             try c.query(RunsSQL.refreshThreadStatus, [threadID, values])
             if row.bool("delete_thread") == true && f.status != "requires_action" {
                 // Not at once: streams and waits still read the run's last events from the thread.

@@ -89,8 +89,17 @@ public struct WebhooksSQL: Sendable {
     }
 
     /// Sends a delivery again (same webhook-id, so receivers can de-duplicate).
+    /// Queues the delivery again at once. A delivery a dispatcher is sending right now (leased)
+    /// is refused with `conflict`: clearing its lease would let a second attempt overlap it.
     public func redeliver(webhookID: String, deliveryID: String) throws -> JSON? {
         try pool.transaction { c in
+            guard let row = try c.query("""
+                SELECT lease_owner IS NOT NULL AND lease_expires_at > clock_timestamp() AS in_flight
+                FROM webhook_deliveries WHERE webhook_id = $1 AND delivery_id = $2 FOR UPDATE
+                """, [webhookID, deliveryID]).first else { return nil }
+            if row.bool("in_flight") == true {
+                throw StoreError.conflict("delivery \(deliveryID) is being sent now; redeliver it once this attempt is recorded")
+            }
             let r = try c.query("""
                 UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = clock_timestamp(), completed_at = NULL,
                     lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()

@@ -85,7 +85,7 @@ struct WebhooksAPI {
                           success: (202, "Delivery"))) { req in
             let id = try req.uuidParam("webhook_id", resource: "webhook")
             let did = try req.uuidParam("delivery_id", resource: "delivery")
-            guard let d = try store.redeliver(webhookID: id, deliveryID: did) else { throw HTTPError.notFound("delivery", did) }
+            guard let d = try mapStore({ try store.redeliver(webhookID: id, deliveryID: did) }) else { throw HTTPError.notFound("delivery", did) }
             return .json(202, d)
         }
         api.add(Operation(method: "POST", path: "/api/v1/webhooks/:webhook_id/test", summary: "Send a ping event", tag: "webhooks",
