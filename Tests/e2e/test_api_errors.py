@@ -10,23 +10,10 @@ import uuid
 import pytest
 import requests
 
-V1 = "/api/v1"
+from native import V1, assert_error
+
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 LIMIT = 10 * 1024 * 1024
-
-
-def assert_error(r, status, code, field=None):
-    """The native error shape, with the given status, code and (for 422) details.field."""
-    assert r.status_code == status, f"{r.request.method} {r.request.url}: {r.status_code} {r.text}"
-    assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
-    body = r.json()
-    assert set(body) == {"error", "message", "details"}, body
-    assert body["error"] == code, body
-    assert isinstance(body["message"], str) and body["message"], body
-    assert isinstance(body["details"], dict), body
-    if field is not None:
-        assert body["details"].get("field") == field, body
-    return body
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ pagination (with concurrent inserts).
 States a run reaches only by executing (in_progress, requires_action, completed) are set with SQL,
 to reach the API's answers for them."""
 import json
-import re
 import threading
 import uuid
 
@@ -13,46 +12,7 @@ import pytest
 import requests
 
 from conftest import psql
-
-V1 = "/api/v1"
-TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-def assert_error(r, status, code, field=None):
-    assert r.status_code == status, f"{r.request.method} {r.request.url}: {r.status_code} {r.text}"
-    body = r.json()
-    assert set(body) == {"error", "message", "details"} and body["error"] == code, body
-    if field is not None:
-        assert body["details"].get("field") == field, body
-    return body
-
-
-def db_url(api):
-    """The DATABASE_URL the api process runs against (for checks the API cannot make)."""
-    with open(f"/proc/{api.pid}/environ", "rb") as f:
-        env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
-    return env[b"DATABASE_URL"].decode()
-
-
-def walk(api, path, params, on_page=None, max_pages=1000):
-    """Every item of a paginated list, following next_cursor; on_page(n) runs after page n."""
-    items, cursor, pages = [], None, 0
-    while True:
-        p = dict(params, **({"cursor": cursor} if cursor else {}))
-        r = requests.get(api.base + path, params=p)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert set(body) == {"data", "has_more", "next_cursor"}, body
-        items += body["data"]
-        pages += 1
-        if on_page:
-            on_page(pages)
-        if not body["has_more"]:
-            assert body["next_cursor"] is None
-            return items, pages
-        assert isinstance(body["next_cursor"], str) and body["next_cursor"]
-        cursor = body["next_cursor"]
-        assert pages < max_pages
+from native import TS_RE, V1, assert_error, db_url, walk
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import requests
 
 from authutil import apikey, create_key, jwt
 from conftest import BIN, Process, fresh_database, wait_for
+from native import assert_error
 
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 ISSUER = "https://issuer.test"
@@ -23,15 +24,6 @@ def claims(**kw):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(r, status, code):
-    assert r.status_code == status, (r.status_code, r.text)
-    body = r.json()
-    assert body["error"] == code, body
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["details"], dict)
-    return body
 
 
 @pytest.fixture(scope="module")
