@@ -200,17 +200,21 @@ def test_per_run_webhook_url_gets_the_end_of_the_run(stack, receiver):
     assert len(receiver.on("/ok?run")) == 1
 
 
-def test_redeliver_refuses_a_delivery_in_flight(stack, receiver):
-    w = stack.webhook(receiver.url("/slow-1"))
-    d = stack.post(f"/webhooks/{w['webhook_id']}/test", None, 202)
-    mine = lambda: [h for h in receiver.on("/slow-1") if h["headers"]["webhook-id"] == "msg_" + d["delivery_id"]]
-    wait_for(mine, 10, what="the attempt reaches the receiver")   # it now hangs 3 s; WEBHOOK_TIMEOUT is 1 s
-    r = requests.post(f"{stack.base}/webhooks/{w['webhook_id']}/deliveries/{d['delivery_id']}/redeliver")
-    assert r.status_code == 409 and r.json()["error"] == "resource_conflict", r.text
-    # Once the timed-out attempt is recorded, redelivery is accepted and sends it again.
-    wait_for(lambda: stack.deliveries(w["webhook_id"])[0]["attempts"], 10, what="attempt recorded")
-    stack.post(f"/webhooks/{w['webhook_id']}/deliveries/{d['delivery_id']}/redeliver", None, 202)
-    wait_for(lambda: len(mine()) >= 2, 10, what="redelivered")
+def test_redeliver_refuses_a_delivery_in_flight(receiver):
+    stack = Stack(env={"WEBHOOK_TIMEOUT": "10"})   # the attempt below stays in flight the receiver's 3 s
+    try:
+        w = stack.webhook(receiver.url("/slow-1"))
+        d = stack.post(f"/webhooks/{w['webhook_id']}/test", None, 202)
+        mine = lambda: [h for h in receiver.on("/slow-1") if h["headers"]["webhook-id"] == "msg_" + d["delivery_id"]]
+        wait_for(mine, 10, what="the attempt reaches the receiver")
+        r = requests.post(f"{stack.base}/webhooks/{w['webhook_id']}/deliveries/{d['delivery_id']}/redeliver")
+        assert r.status_code == 409 and r.json()["error"] == "resource_conflict", r.text
+        # Once the attempt is recorded, redelivery is accepted and sends it again.
+        wait_for(lambda: stack.deliveries(w["webhook_id"])[0]["status"] == "succeeded", 15, what="attempt recorded")
+        stack.post(f"/webhooks/{w['webhook_id']}/deliveries/{d['delivery_id']}/redeliver", None, 202)
+        wait_for(lambda: len(mine()) >= 2, 10, what="redelivered")
+    finally:
+        stack.close()
 
 
 def test_langgraph_run_webhook_gets_the_run_with_values(stack, receiver):
