@@ -417,3 +417,15 @@ def test_rollback_forgets_what_the_paused_run_wrote(client):
         client.runs.get(t, paused["run_id"])
     assert all("two" not in m["content"] for s in client.threads.get_history(t, limit=50) for m in s["values"].get("messages", []))
     assert client.threads.get(t)["status"] == "idle"
+
+
+def test_webhook_urls_are_checked_against_the_ssrf_policy(client):
+    t = client.threads.create()["thread_id"]
+    for hook in ["http://127.0.0.1:9/x", "http://10.1.2.3/hook", "http://169.254.169.254/latest", "ftp://example.com/x"]:
+        with pytest.raises(UnprocessableEntityError):
+            client.runs.create(t, "echo", input=human("x"), webhook=hook)
+        with pytest.raises(UnprocessableEntityError):
+            client.crons.create("echo", schedule="*/5 * * * *", webhook=hook)
+    assert client.runs.list(t) == [] and client.crons.search() == []
+    ok = client.runs.create(t, "echo", input=human("x"), webhook="https://example.invalid/hook")
+    assert ok["kwargs"]["webhook"] == "https://example.invalid/hook"

@@ -126,12 +126,19 @@ def test_undocumented_paths_are_404(api, doc, path):
 
 
 def test_webhook_validation_agrees_with_the_document(api, doc):
-    """A webhook the document allows is accepted, and one it forbids is refused."""
+    """A webhook the document allows is accepted, and one it forbids is refused; beyond the
+    syntax, a literal non-public address is refused by the SSRF policy, as the document says."""
     schema = doc["components"]["schemas"]["RunCreate"]["properties"]["webhook"]
+    assert "WEBHOOK_ALLOWED_CIDRS" in schema["description"]
     pattern = re.compile(schema["pattern"])
     a = requests.post(api.base + "/api/v1/assistants", json={}).json()["assistant_id"]
+    for hook in ["http://0", "http://10.1.2.3/x", "http://[::1]:8080/", "http://169.254.169.254/latest"]:
+        assert pattern.search(hook)
+        t = requests.post(api.base + "/api/v1/threads", json={}).json()["thread_id"]
+        r = requests.post(api.base + "/api/v1/runs", json={"thread_id": t, "assistant_id": a, "webhook": hook})
+        assert r.status_code == 422 and r.json()["details"]["field"] == "webhook" and "non-public" in r.json()["message"], r.text
     mismatches = []
-    for hook in ["http://0", "https://a", "http://a.b/c?d=e", "https://example.invalid/hook", "HTTP://EXAMPLE.COM/x",
+    for hook in ["https://a", "http://a.b/c?d=e", "https://example.invalid/hook", "HTTP://EXAMPLE.COM/x",
                  "ftp://example.com", "http://", "https://", "http://a b", "http://a\tb", "mailto:x@y.z",
                  "http://x/" + "p" * (schema["maxLength"] - 9), "http://x/" + "p" * (schema["maxLength"] - 8)]:
         allowed = bool(pattern.search(hook)) and len(hook) <= schema["maxLength"]

@@ -28,14 +28,14 @@ public final class APIRole: Role, @unchecked Sendable {   // server is set once 
         APIKeysAPI(store: APIKeysSQL(pool: pool)).register(api)
         AssistantsAPI(store: AssistantsSQL(pool: pool)).register(api)
         ThreadsAPI(store: ThreadsSQL(pool: pool)).register(api)
-        RunsAPI(store: RunsSQL(pool: pool), threads: ThreadsSQL(pool: pool)).register(api)
-        WebhooksAPI(store: WebhooksSQL(pool: pool), policy: try AddressPolicy(allowedCIDRs: ctx.settings.webhookAllowedCIDRs),
-                    rotationGrace: ctx.settings.webhookRotationGrace).register(api)
+        let webhookPolicy = try AddressPolicy(allowedCIDRs: ctx.settings.webhookAllowedCIDRs)
+        RunsAPI(store: RunsSQL(pool: pool), threads: ThreadsSQL(pool: pool), policy: webhookPolicy).register(api)
+        WebhooksAPI(store: WebhooksSQL(pool: pool), policy: webhookPolicy, rotationGrace: ctx.settings.webhookRotationGrace).register(api)
         let hub = StreamHub(events: EventsSQL(pool: pool), stop: ctx.stop)
         self.hub = hub
         NativeStreamAPI(hub: hub, threads: ThreadsSQL(pool: pool)).register(api)
         LangGraphAPI(lg: LangGraphSQL(pool: pool), assistants: AssistantsSQL(pool: pool), runs: RunsSQL(pool: pool),
-                     threads: ThreadsSQL(pool: pool), hub: hub).register(api)
+                     threads: ThreadsSQL(pool: pool), hub: hub, webhookPolicy: webhookPolicy).register(api)
         StaticFiles(root: StaticFiles.locate(ctx.settings.dashboardDir)).register(api)
         let metricsDir = ctx.settings.metricsDir
         api.add(Operation(method: "GET", path: "/metrics", summary: "Prometheus metrics of every local DuraGraph process", tag: "meta",

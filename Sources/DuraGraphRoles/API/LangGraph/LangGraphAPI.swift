@@ -2,6 +2,7 @@ import DuraGraphCore
 import DuraGraphEngine
 import DuraGraphHTTP
 import DuraGraphStorage
+import DuraGraphWebhooks
 
 /// The LangGraph Platform API at the root paths, over the same tables as the native API, with
 /// LangGraph's shapes, statuses and status codes (creates 200, deletes 204, errors {"detail"}).
@@ -11,6 +12,16 @@ struct LangGraphAPI {
     let runs: RunsSQL
     let threads: ThreadsSQL
     let hub: StreamHub
+    /// The SSRF policy a run's or cron's `webhook` URL is checked against at create time.
+    let webhookPolicy: AddressPolicy
+
+    /// A `webhook` option: nil when absent, else a URL the dispatcher may send to (422 otherwise).
+    func webhook(_ v: JSON?) throws -> String? {
+        guard let v, v != .null else { return nil }
+        guard let url = v.stringValue else { throw Self.detail(422, "webhook must be an http(s) URL") }
+        if let problem = WebhooksAPI.problem(url, policy: webhookPolicy) { throw Self.detail(422, "webhook " + problem) }
+        return url
+    }
 
     static func detail(_ status: Int, _ message: String) -> HTTPError { HTTPError(status, "error", message) }
 

@@ -20,6 +20,7 @@ extension LangGraphAPI {
                 }
                 let tz = try f.string("timezone") ?? "UTC"
                 let next = try Self.firstFire(crons, schedule: schedule, timezone: tz)
+                _ = try webhook(f.o["webhook"])   // the runs it fires will post there
                 var payload: [String: JSON] = [:]
                 for k in ["input", "config", "context", "metadata", "webhook", "multitask_strategy", "interrupt_before", "interrupt_after",
                           "stream_mode", "durability"] { if let v = f.o[k], v != .null { payload[k] = v } }
@@ -45,6 +46,7 @@ extension LangGraphAPI {
                 next = try Self.firstFire(crons, schedule: schedule ?? current["schedule"]?.stringValue ?? "",
                                           timezone: tz ?? current["timezone"]?.stringValue ?? "UTC")
             }
+            _ = try webhook(f.o["webhook"])
             var payload: [String: JSON] = [:]
             for k in ["input", "config", "context", "webhook", "multitask_strategy"] { if let v = f.o[k] { payload[k] = v } }
             do {

@@ -83,11 +83,7 @@ extension LangGraphAPI {
         if let ctx = o["context"], ctx != .null { config["context"] = ctx }
         let strategy = try f.string("multitask_strategy") ?? "enqueue"
         guard RunsAPI.strategies.contains(strategy) else { throw Self.detail(422, "Invalid multitask_strategy \(strategy)") }
-        var webhook: String?
-        if let w = try f.string("webhook") {
-            guard WebhooksAPI.isURL(w) else { throw Self.detail(422, "webhook must be an http(s) URL") }
-            webhook = w
-        }
+        let webhook = try self.webhook(o["webhook"])
         var new = RunsSQL.NewRun(threadID: threadID!, assistantID: assistantID, input: input == .null ? [:] : input,
                                  config: .object(config), metadata: try f.object("metadata") ?? [:], multitaskStrategy: strategy,
                                  webhook: webhook, kwargs: .object(kwargs))

@@ -1,11 +1,14 @@
 import DuraGraphCore
 import DuraGraphHTTP
 import DuraGraphStorage
+import DuraGraphWebhooks
 
 /// /api/v1/runs
 struct RunsAPI {
     let store: RunsSQL
     let threads: ThreadsSQL
+    /// The SSRF policy per-run webhook URLs are checked against, as endpoints are.
+    let policy: AddressPolicy
     static let strategies = ["reject", "enqueue", "interrupt", "rollback"]
 
     func register(_ api: APIBuilder) {
@@ -35,7 +38,7 @@ struct RunsAPI {
             let run = RunsSQL.NewRun(threadID: threadID, assistantID: assistantID, input: input,
                                      config: try f.object("config") ?? [:], metadata: try f.object("metadata") ?? [:],
                                      multitaskStrategy: try f.oneOf("multitask_strategy", Self.strategies, default: "enqueue"),
-                                     webhook: try Self.webhookURL(f), kwargs: .object(kwargs))
+                                     webhook: try Self.webhookURL(f, policy: policy), kwargs: .object(kwargs))
             let created = try mapStore { try store.create(id: Random.uuid(), run) }
             Metrics.runsCreated.inc()
             return .json(201, created)
@@ -127,9 +130,9 @@ struct RunsAPI {
     static let statusParam = Operation.Param(name: "status", schema: ["type": "string", "enum": .array(RunsSQL.statuses.map(JSON.string))],
                                              description: "Only runs in this status.")
 
-    static func webhookURL(_ f: Fields) throws(HTTPError) -> String? {
+    static func webhookURL(_ f: Fields, policy: AddressPolicy) throws(HTTPError) -> String? {
         guard let url = try f.string("webhook", max: 2048) else { return nil }
-        guard WebhooksAPI.isURL(url) else { throw HTTPError.validation("webhook", "webhook must be an http(s) URL") }
+        if let problem = WebhooksAPI.problem(url, policy: policy) { throw HTTPError.validation("webhook", "webhook " + problem) }
         return url
     }
 }

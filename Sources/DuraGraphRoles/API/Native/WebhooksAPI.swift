@@ -100,11 +100,18 @@ struct WebhooksAPI {
     /// again on every send, on the address actually connected to).
     static func url(_ f: Fields, policy: AddressPolicy, required: Bool = false) throws(HTTPError) -> String? {
         guard let url = try f.string("url", required: required, max: 2048) else { return nil }
-        guard isURL(url), let t = WebhookSender.target(url) else { throw HTTPError.validation("url", "url must be an http(s) URL") }
-        if let literal = AddressPolicy.parse(t.host), !policy.permits(literal) {
-            throw HTTPError.validation("url", "url points to a non-public address; allow it with WEBHOOK_ALLOWED_CIDRS")
-        }
+        if let problem = problem(url, policy: policy) { throw HTTPError.validation("url", "url " + problem) }
         return url
+    }
+
+    /// Why `url` cannot be a webhook target ("must be an http(s) URL", "points to a non-public
+    /// address; ..."), or nil. Endpoints and per-run `webhook` URLs share it.
+    static func problem(_ url: String, policy: AddressPolicy) -> String? {
+        guard isURL(url), let t = WebhookSender.target(url) else { return "must be an http(s) URL" }
+        if let literal = AddressPolicy.parse(t.host), !policy.permits(literal) {
+            return "points to a non-public address; allow it with WEBHOOK_ALLOWED_CIDRS"
+        }
+        return nil
     }
 
     /// What the document says (http or https in any case, then no whitespace) and what libcurl parses.
