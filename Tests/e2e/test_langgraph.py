@@ -429,3 +429,14 @@ def test_webhook_urls_are_checked_against_the_ssrf_policy(client):
     assert client.runs.list(t) == [] and client.crons.search() == []
     ok = client.runs.create(t, "echo", input=human("x"), webhook="https://example.invalid/hook")
     assert ok["kwargs"]["webhook"] == "https://example.invalid/hook"
+
+
+def test_a_refused_stateless_run_leaves_no_thread(client):
+    before = client.threads.count()
+    for bad in [dict(after_seconds=-1), dict(on_completion="never"), dict(multitask_strategy="shove"),
+                dict(webhook="http://10.0.0.1/x"), dict(command={"goto": "nope"}), dict(metadata=[1])]:
+        with pytest.raises(UnprocessableEntityError):
+            client.runs.create(None, "echo", input=human("x"), **bad)
+    with pytest.raises(UnprocessableEntityError):
+        client.runs.create(None, "echo", input=[1, 2])
+    assert client.threads.count() == before

@@ -24,15 +24,7 @@ extension LangGraphAPI {
         guard let rawAssistant = try f.string("assistant_id") else { throw Self.detail(422, "assistant_id is required") }
         let assistantID = try assistantID(rawAssistant)
         guard try assistants.exists(id: assistantID) else { throw Self.detail(404, "Assistant '\(rawAssistant)' not found") }
-        var threadID = given
-        if let t = threadID, try lg.thread(id: t) == nil {
-            guard try f.string("if_not_exists") == "create" else { throw Self.detail(404, "Thread \(t) not found") }
-            _ = try lg.createThread(id: t, metadata: [:])
-        }
-        if threadID == nil {
-            threadID = Random.uuid()
-            _ = try lg.createThread(id: threadID!, metadata: [:])
-        }
+        // Everything is checked before a thread is made: a refused run leaves nothing behind.
         let goto = RunExecutor.gotoTarget(.object(o))
         if let g = goto {
             guard !g.node.isEmpty else { throw Self.detail(422, "command.goto must be one node name or one Send {node, input}") }
@@ -47,18 +39,35 @@ extension LangGraphAPI {
             guard let d = v.doubleValue, d >= 0, d <= 31_536_000 else { throw Self.detail(422, "after_seconds must be a number of seconds from 0 to a year") }
             afterSeconds = d
         }
-        _ = try Self.cancelOnDisconnect(o)   // validated before the run exists
-        if let cp = Self.startCheckpoint(.object(o)) {
+        _ = try Self.cancelOnDisconnect(o)
+        let onCompletion = try f.string("on_completion") ?? "delete"
+        guard ["delete", "keep"].contains(onCompletion) else { throw Self.detail(422, "on_completion must be 'delete' or 'keep'") }
+        let strategy = try f.string("multitask_strategy") ?? "enqueue"
+        guard RunsAPI.strategies.contains(strategy) else { throw Self.detail(422, "Invalid multitask_strategy \(strategy)") }
+        let webhook = try self.webhook(o["webhook"])
+        let metadata = try f.object("metadata") ?? [:]
+        if o["command"]?["resume"] == nil, let i = o["input"], i != .null, i.objectValue == nil {
+            throw Self.detail(422, "input must be an object")
+        }
+        let checkpoint = Self.startCheckpoint(.object(o))
+        if let cp = checkpoint {
             guard given != nil else { throw Self.detail(422, "checkpoint_id needs a thread: stateless runs start from nothing") }
             guard Random.isUUID(cp) else { throw Self.detail(422, "checkpoint_id must be a UUID") }
-            guard let t = threadID, try !lg.checkpoints(threadID: t, limit: 1, before: nil, checkpointID: cp).isEmpty else {
+            guard let t = given, try !lg.checkpoints(threadID: t, limit: 1, before: nil, checkpointID: cp).isEmpty else {
                 throw Self.detail(404, "Checkpoint \(cp) not found on this thread")
             }
         }
-        let onCompletion = try f.string("on_completion") ?? "delete"
-        guard ["delete", "keep"].contains(onCompletion) else { throw Self.detail(422, "on_completion must be 'delete' or 'keep'") }
+        var threadID = given
+        if let t = threadID, try lg.thread(id: t) == nil {
+            guard try f.string("if_not_exists") == "create" else { throw Self.detail(404, "Thread \(t) not found") }
+            _ = try lg.createThread(id: t, metadata: [:])
+        }
+        if threadID == nil {
+            threadID = Random.uuid()
+            _ = try lg.createThread(id: threadID!, metadata: [:])
+        }
         // Resuming an interrupted thread (command.resume, or no input): the paused run continues.
-        if goto == nil, Self.startCheckpoint(.object(o)) == nil, let t = threadID,
+        if goto == nil, checkpoint == nil, let t = threadID,
            o["command"]?["resume"] != nil || o["input"] == nil || o["input"] == .null,
            let paused = try lg.runs(threadID: t, status: ["requires_action"], limit: 1, offset: 0).first,
            let runID = paused.run["run_id"]?.stringValue {
@@ -81,11 +90,8 @@ extension LangGraphAPI {
         for k in Self.kwargKeys { if let v = o[k] { kwargs[k] = v } }
         var config = o["config"]?.objectValue ?? [:]
         if let ctx = o["context"], ctx != .null { config["context"] = ctx }
-        let strategy = try f.string("multitask_strategy") ?? "enqueue"
-        guard RunsAPI.strategies.contains(strategy) else { throw Self.detail(422, "Invalid multitask_strategy \(strategy)") }
-        let webhook = try self.webhook(o["webhook"])
         var new = RunsSQL.NewRun(threadID: threadID!, assistantID: assistantID, input: input == .null ? [:] : input,
-                                 config: .object(config), metadata: try f.object("metadata") ?? [:], multitaskStrategy: strategy,
+                                 config: .object(config), metadata: metadata, multitaskStrategy: strategy,
                                  webhook: webhook, kwargs: .object(kwargs))
         new.afterSeconds = afterSeconds
         // on_completion applies to stateless runs only: their thread exists for this run alone.
