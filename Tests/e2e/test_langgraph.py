@@ -403,7 +403,9 @@ def test_thread_supersteps_and_update_state_at_a_checkpoint(client):
         client.threads.create(supersteps=[{"updates": [{"values": [1, 2], "as_node": "x"}]}])
 
 
-def test_rollback_forgets_what_the_paused_run_wrote(client):
+def test_native_rollback_forgets_what_the_paused_run_wrote(client, stack):
+    """Through the native API a run paused for input is active: rollback deletes it and what it
+    wrote (its checkpoints, its messages, the thread's values)."""
     a = two_step_assistant(client)
     t = client.threads.create()["thread_id"]
     client.runs.wait(t, a, input=human("one"))
@@ -411,12 +413,30 @@ def test_rollback_forgets_what_the_paused_run_wrote(client):
     client.runs.join(t, paused["run_id"])
     assert client.threads.get(t)["status"] == "interrupted"
     assert [m["content"] for m in client.threads.get(t)["values"]["messages"]][-1] == "echo: two"
-    out = client.runs.wait(t, a, input=human("three"), multitask_strategy="rollback")
-    assert [m["content"] for m in out["messages"]] == ["one", "echo: one", "three", "echo: three"]
+    run = stack.post("/runs", {"thread_id": t, "assistant_id": a, "input": {"message": "three"}, "multitask_strategy": "rollback"}, 201)
+    wait_for(lambda: stack.get(f"/runs/{run['run_id']}")["status"] == "completed", 20, what="the rollback run")
     with pytest.raises(NotFoundError):
         client.runs.get(t, paused["run_id"])
+    state = client.threads.get_state(t)["values"]
+    assert [m["content"] for m in state["messages"]] == ["one", "echo: one", "three", "echo: three"]
     assert all("two" not in m["content"] for s in client.threads.get_history(t, limit=50) for m in s["values"].get("messages", []))
     assert client.threads.get(t)["status"] == "idle"
+
+
+def test_new_input_on_an_interrupted_thread_moves_on(client):
+    """As on LangGraph: the interrupted run is over (success); a run with new input continues
+    from the interrupted state, whatever the multitask strategy, and the thread ends idle."""
+    a = two_step_assistant(client)
+    for strategy in ["enqueue", "reject", "rollback"]:
+        t = client.threads.create()["thread_id"]
+        paused = client.runs.create(t, a, input=human("post"), interrupt_before=["publish"])
+        client.runs.join(t, paused["run_id"])
+        assert client.threads.get(t)["status"] == "interrupted"
+        out = client.runs.wait(t, a, input=human("fresh"), multitask_strategy=strategy)
+        assert [m["content"] for m in out["messages"]] == ["post", "echo: post", "fresh", "echo: fresh"], strategy
+        assert out["published"] is True
+        assert client.runs.get(t, paused["run_id"])["status"] == "success"
+        assert client.threads.get(t)["status"] == "idle"
 
 
 def test_webhook_urls_are_checked_against_the_ssrf_policy(client):

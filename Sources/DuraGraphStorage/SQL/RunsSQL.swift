@@ -48,6 +48,9 @@ public struct RunsSQL: Sendable {
         public var deleteThread = false
         /// Created through the LangGraph API: its own webhook gets LangGraph's payload.
         public var langgraph = false
+        /// A run paused for input on the thread ends (completed) instead of waiting on: LangGraph
+        /// treats new input on an interrupted thread as moving on, not as a queue behind the pause.
+        public var supersedePaused = false
         public init(threadID: String, assistantID: String, input: JSON, config: JSON, metadata: JSON,
                     multitaskStrategy: String, webhook: String?, kwargs: JSON = [:]) {
             self.threadID = threadID; self.assistantID = assistantID; self.input = input; self.config = config
@@ -69,6 +72,16 @@ public struct RunsSQL: Sendable {
             }
             guard try !c.query("SELECT 1 FROM assistants WHERE assistant_id = $1", [n.assistantID]).rows.isEmpty else {
                 throw StoreError.notFound("assistant")
+            }
+            if n.supersedePaused {
+                let ended = try c.query("""
+                    UPDATE runs SET status = 'completed', ended_at = clock_timestamp(), updated_at = clock_timestamp()
+                    WHERE thread_id = $1 AND status = 'requires_action' RETURNING run_id::text AS id
+                    """, [n.threadID])
+                for row in ended.all {
+                    try EventsSQL.append(c, runID: row["id"]!, type: "run.completed", data: ["superseded_by": .string(id)])
+                    try WebhooksSQL.enqueue(c, runID: row["id"]!, event: "run.completed")
+                }
             }
             let active = try c.query("""
                 SELECT run_id::text AS id, status FROM runs

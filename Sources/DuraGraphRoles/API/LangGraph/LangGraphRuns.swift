@@ -97,6 +97,7 @@ extension LangGraphAPI {
         // on_completion applies to stateless runs only: their thread exists for this run alone.
         new.deleteThread = given == nil && onCompletion == "delete"
         new.langgraph = true
+        new.supersedePaused = true   // not a resume (handled above): the thread moves on
         do {
             let run = try runs.create(id: Random.uuid(), new)
             Metrics.runsCreated.inc()
