@@ -333,7 +333,7 @@ def test_thread_ttl_deletes_the_thread(client):
 
 
 def test_on_disconnect_cancel_stops_the_run_when_the_client_leaves(client):
-    aid = client.assistants.create(graph_id="agent", config={"configurable": {"model": "slow-20"}})["assistant_id"]
+    aid = client.assistants.create(graph_id="agent", config={"configurable": {"model": "slow-60"}})["assistant_id"]
     t = client.threads.create()["thread_id"]
     parts = client.runs.stream(t, aid, input=human("leave early"), on_disconnect="cancel", stream_mode="values")
     first = next(iter(parts))                     # the metadata event: the run exists and streams
