@@ -45,27 +45,6 @@ public enum AuthCrypto {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    public static func base64url(_ data: [UInt8]) -> String {
-        var out = [UInt8]()
-        var i = 0
-        while i + 2 < data.count {
-            let n = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
-            i += 3
-        }
-        let rest = data.count - i
-        if rest == 1 {
-            let n = UInt32(data[i]) << 16
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
-        } else if rest == 2 {
-            let n = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// Strict base64url without padding; nil on any other character or an impossible length.
     public static func base64urlDecode(_ s: Substring) -> [UInt8]? {
         var out = [UInt8]()
@@ -105,7 +84,7 @@ public struct APIKeyMaterial: Sendable {
     public static let marker = "dg_"
 
     public static func generate() -> APIKeyMaterial {
-        let key = marker + AuthCrypto.base64url(AuthCrypto.randomBytes(32))
+        let key = marker + Base64URL.encode(AuthCrypto.randomBytes(32))
         return APIKeyMaterial(key: key, hash: AuthCrypto.sha256Hex(key), prefix: String(key.prefix(marker.count + 8)))
     }
 }

@@ -76,9 +76,9 @@ public struct JWTVerifier: Sendable {
 
     /// Signs claims with HS256 (tests and tooling).
     public static func sign(_ claims: JSON, secret: String, alg: String = "HS256") -> String {
-        let header = AuthCrypto.base64url(Array(JSON.object(["alg": .string(alg), "typ": "JWT"]).description.utf8))
-        let payload = AuthCrypto.base64url(Array(claims.description.utf8))
+        let header = Base64URL.encode(Array(JSON.object(["alg": .string(alg), "typ": "JWT"]).description.utf8))
+        let payload = Base64URL.encode(Array(claims.description.utf8))
         let sig = AuthCrypto.hmacSHA256(key: Array(secret.utf8), Array("\(header).\(payload)".utf8))
-        return "\(header).\(payload).\(AuthCrypto.base64url(sig))"
+        return "\(header).\(payload).\(Base64URL.encode(sig))"
     }
 }
