@@ -131,13 +131,8 @@ final class RunExecutor: StepContext {
             }
             guard let n = graph.nodes[current] else { break }
             if !skipBefore && (before.contains(current) || before.contains("*")) {
-                let action: JSON = ["type": "interrupt", "when": "before", "node": .string(current)]
-                let cp = checkpoint(state: state, step: step, next: [current], parent: parent, source: "interrupt")
-                emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)), "next": [.string(current)],
-                                          "values": .object(state.values)])
-                emit("run.requires_action", action)
-                return try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)),
-                                  state: state, checkpoint: cp)
+                return try pause(before: current, ["type": "interrupt", "when": "before", "node": .string(current)],
+                                 state: state, step: step, parent: parent)
             }
             skipBefore = false
             if n.kind != .human && n.kind != .tool, let input = resume {
@@ -167,12 +162,7 @@ final class RunExecutor: StepContext {
             switch outcome {
             case .pause(let action):
                 // The node runs again, with the submitted input, when the run resumes.
-                let cp = checkpoint(state: state, step: step, next: [current], parent: parent, source: "interrupt")
-                emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)), "next": [.string(current)],
-                                          "values": .object(state.values)])
-                emit("run.requires_action", action)
-                return try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)),
-                                  state: state, checkpoint: cp)
+                return try pause(before: current, action, state: state, step: step, parent: parent)
             case .update(let raw):
                 let update = State.prepare(raw)
                 state.apply(update)
@@ -186,10 +176,7 @@ final class RunExecutor: StepContext {
                 emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)),
                                           "next": .array((next.map { [$0] } ?? []).map(JSON.string)), "values": .object(state.values)])
                 if next != nil, after.contains(current) || after.contains("*") {
-                    let action: JSON = ["type": "interrupt", "when": "after", "node": .string(current)]
-                    emit("run.requires_action", action)
-                    return try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)),
-                                      state: state, checkpoint: cp)
+                    return try requireAction(["type": "interrupt", "when": "after", "node": .string(current)], state: state, checkpoint: cp)
                 }
                 if next == nil {
                     let output = Self.output(state, since: initialMessageIDs)
@@ -208,6 +195,21 @@ final class RunExecutor: StepContext {
         let output = Self.output(state, since: initialMessageIDs)
         emit("run.completed", ["output": output])
         try finish(.init(status: "completed", output: output, finalValues: .object(state.values)), state: state, checkpoint: nil)
+    }
+
+    /// Pauses with `node` still to run (interrupt_before, or a node waiting for input): a
+    /// checkpoint whose next node is `node`, then requires_action.
+    private func pause(before node: String, _ action: JSON, state: State, step: Int, parent: String?) throws {
+        let cp = checkpoint(state: state, step: step, next: [node], parent: parent, source: "interrupt")
+        emit("checkpoint.saved", ["checkpoint_id": .string(cp.id), "step": .int(Int64(step)), "next": [.string(node)],
+                                  "values": .object(state.values)])
+        try requireAction(action, state: state, checkpoint: cp)
+    }
+
+    /// Ends this execution waiting for input; the run continues from `cp` when resumed.
+    private func requireAction(_ action: JSON, state: State, checkpoint cp: SchedulerSQL.Checkpoint) throws {
+        emit("run.requires_action", action)
+        try finish(.init(status: "requires_action", requiredAction: action, finalValues: .object(state.values)), state: state, checkpoint: cp)
     }
 
     private var timeoutError: JSON {
