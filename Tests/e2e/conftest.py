@@ -9,6 +9,8 @@ import uuid
 import pytest
 import requests
 
+from fake_llm import FakeLLM
+
 BIN = os.environ["DURAGRAPH_BIN"]
 PG_URL = os.environ["DURAGRAPH_TEST_PG_URL"]
 PG_CTL = os.environ["DURAGRAPH_TEST_PG_CTL"]
@@ -140,3 +142,11 @@ def api():
         yield p
     finally:
         p.stop()
+
+
+@pytest.fixture(scope="module")
+def llm():
+    """A fake OpenAI/Anthropic server (fake_llm.py), one per test module."""
+    f = FakeLLM()
+    yield f
+    f.close()

@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from conftest import Process, fresh_database, wait_for
-from fake_llm import FakeLLM
 from webhook_receiver import Receiver
 
 from selenium import webdriver  # noqa: E402
@@ -37,13 +36,6 @@ assert CHROMIUM and CHROMEDRIVER, "chromium and chromium-driver are not installe
 
 HUMAN_GRAPH = {"entry": "ask", "nodes": {"ask": {"type": "human", "prompt": "Approve?"}, "echo": {"type": "echo"}},
                "edges": [{"from": "ask", "to": "echo"}]}
-
-
-@pytest.fixture(scope="module")
-def llm():
-    f = FakeLLM()
-    yield f
-    f.close()
 
 
 @pytest.fixture(scope="module")

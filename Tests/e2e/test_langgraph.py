@@ -9,15 +9,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from conftest import wait_for
-from fake_llm import FakeLLM
 from test_scheduler import Stack
-
-
-@pytest.fixture(scope="module")
-def llm():
-    f = FakeLLM()
-    yield f
-    f.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,8 @@ import pytest
 import requests
 
 from conftest import Process, fresh_database, psql, wait_for
-from fake_llm import FakeLLM
 
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-@pytest.fixture(scope="module")
-def llm():
-    f = FakeLLM()
-    yield f
-    f.close()
 
 
 class Stack:

@@ -8,7 +8,6 @@ import pytest
 import requests
 
 from conftest import Process, wait_for
-from fake_llm import FakeLLM
 from test_scheduler import TERMINAL, Stack
 
 
@@ -30,13 +29,6 @@ def read_sse(resp, until=None, limit=10_000):
             k, _, v = raw.partition(":")
             cur[k] = v[1:] if v.startswith(" ") else v
     return out
-
-
-@pytest.fixture(scope="module")
-def llm():
-    f = FakeLLM()
-    yield f
-    f.close()
 
 
 @pytest.fixture
