@@ -73,21 +73,22 @@ public struct RunsSQL: Sendable {
             guard try !c.query("SELECT 1 FROM assistants WHERE assistant_id = $1", [n.assistantID]).rows.isEmpty else {
                 throw StoreError.notFound("assistant")
             }
-            if n.supersedePaused {
-                let ended = try c.query("""
-                    UPDATE runs SET status = 'completed', ended_at = clock_timestamp(), updated_at = clock_timestamp()
-                    WHERE thread_id = $1 AND status = 'requires_action' RETURNING run_id::text AS id
-                    """, [n.threadID])
-                for row in ended.all {
-                    try EventsSQL.append(c, runID: row["id"]!, type: "run.completed", data: ["superseded_by": .string(id)])
-                    try WebhooksSQL.enqueue(c, runID: row["id"]!, event: "run.completed")
-                }
-            }
-            let active = try c.query("""
+            var active = try c.query("""
                 SELECT run_id::text AS id, status FROM runs
                 WHERE thread_id = $1 AND status IN ('queued', 'in_progress', 'requires_action')
                 ORDER BY created_at FOR UPDATE
                 """, [n.threadID]).all
+            if n.supersedePaused {
+                for row in active where row["status"] == "requires_action" {
+                    try c.query("""
+                        UPDATE runs SET status = 'completed', ended_at = clock_timestamp(), updated_at = clock_timestamp()
+                        WHERE run_id = $1
+                        """, [row["id"]!])
+                    try EventsSQL.append(c, runID: row["id"]!, type: "run.completed", data: ["superseded_by": .string(id)])
+                    try WebhooksSQL.enqueue(c, runID: row["id"]!, event: "run.completed")
+                }
+                active.removeAll { $0["status"] == "requires_action" }
+            }
             if !active.isEmpty {
                 switch n.multitaskStrategy {
                 case "reject":
