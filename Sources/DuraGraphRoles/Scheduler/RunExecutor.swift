@@ -229,7 +229,7 @@ final class RunExecutor: StepContext {
 
     private func finish(_ f: SchedulerSQL.Finish, state: State?, checkpoint: SchedulerSQL.Checkpoint?) throws {
         var f = f
-        if run.langgraph {
+        if run.langgraph && run.hasWebhook {
             // LangGraph's webhook body: the run as its API shows it, plus final values and error.
             f.runWebhookPayload = ["run_id": .string(run.runID), "thread_id": .string(run.threadID), "assistant_id": .string(run.assistantID),
                                    "status": .string(LG.runStatus(["status": .string(f.status), "error": f.error ?? .null])),

@@ -31,6 +31,8 @@ public struct SchedulerSQL: Sendable {
         public let kwargs: JSON
         /// Created through the LangGraph API (its own webhook gets LangGraph's payload).
         public let langgraph: Bool
+        /// The run has its own webhook URL.
+        public let hasWebhook: Bool
     }
 
     /// Refreshes the planner's statistics of the runs table (see the claim loop).
@@ -80,7 +82,7 @@ public struct SchedulerSQL: Sendable {
                 FROM c, assistants a
                 WHERE u.run_id = c.run_id AND a.assistant_id = u.assistant_id
                 RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
-                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first, u.kwargs, u.langgraph,
+                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first, u.kwargs, u.langgraph, u.webhook IS NOT NULL AS has_webhook,
                     -- The timeout counts execution, not time paused waiting for input (a resumed run has tool_outputs).
                     CASE WHEN u.tool_outputs IS NULL THEN extract(epoch FROM clock_timestamp() - u.started_at) ELSE 0 END::float8 AS running_for,
                     extract(epoch FROM u.started_at - u.created_at)::float8 AS queue_wait,
@@ -95,7 +97,8 @@ public struct SchedulerSQL: Sendable {
                         attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
                         runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1,
                         queueWait: row.bool("first") == true ? Double(row["queue_wait"] ?? "") : nil,
-                        kwargs: row.json("kwargs") ?? [:], langgraph: row.bool("langgraph") ?? false)
+                        kwargs: row.json("kwargs") ?? [:], langgraph: row.bool("langgraph") ?? false,
+                        hasWebhook: row.bool("has_webhook") ?? false)
             }
         }
     }
