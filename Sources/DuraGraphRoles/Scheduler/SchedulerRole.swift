@@ -113,9 +113,10 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
                     continue
                 }
             }
-            // A run created with after_seconds becomes claimable without any notification.
+            // A run created with after_seconds becomes claimable without any notification; with
+            // every worker busy, a finishing worker wakes the loop anyway.
             var wait = s.pollInterval
-            if let d = try? sql.nextDelayedStart() { wait = min(wait, max(0.01, d)) }
+            if free > 0, let d = try? sql.nextDelayedStart() { wait = min(wait, max(0.01, d)) }
             wake.wait(seconds: wait)
         }
         stopped.set()
