@@ -84,12 +84,16 @@ public final class WakeSignal: Sendable {
     private nonisolated(unsafe) var pending = false   // guarded by cond
     public init() {}
     public func signal() { cond.lock(); pending = true; cond.signal(); cond.unlock() }
-    public func wait(seconds: Double) {
+    /// Waits for a signal or `seconds`; whether it was signalled.
+    @discardableResult
+    public func wait(seconds: Double) -> Bool {
         let deadline = Condition.deadline(after: seconds)
         cond.lock()
         while !pending { if !cond.wait(until: deadline) { break } }
+        let signalled = pending
         pending = false
         cond.unlock()
+        return signalled
     }
 }
 

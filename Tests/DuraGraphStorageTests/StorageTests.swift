@@ -50,6 +50,28 @@ struct StorageTests {
         #expect(try c.query("SELECT count(*) AS n FROM t").first?.int("n") == 1)
     }
 
+    @Test func pipelineIsOneTransactionWithResultsInOrder() throws {
+        let c = try PGConnection(url: url, applicationName: "test")
+        try c.execute("CREATE TEMP TABLE p (v int PRIMARY KEY)")
+        let r = try c.pipeline([("INSERT INTO p VALUES ($1)", ["1"]), ("INSERT INTO p VALUES ($1) RETURNING v * 10 AS x", ["2"]),
+                                ("SELECT count(*) AS n FROM p WHERE v <= $1", ["9"])])
+        #expect(r.count == 3)
+        #expect(r[1].first?.int("x") == 20)
+        #expect(r[2].first?.int("n") == 2)   // a later statement sees the earlier ones' rows
+        // A failure part-way rolls back what ran before it and skips the rest.
+        do {
+            _ = try c.pipeline([("INSERT INTO p VALUES ($1)", ["3"]), ("INSERT INTO p VALUES ($1)", ["1"]),
+                                ("INSERT INTO p VALUES ($1)", ["4"])])
+            Issue.record("expected a unique violation")
+        } catch {
+            #expect(error.sqlState == PGError.uniqueViolation)
+        }
+        #expect(try c.query("SELECT array_agg(v ORDER BY v)::text AS vs FROM p").first?["vs"] == "{1,2}")
+        // Prepared once, reused: the same statements again, then plain queries on the connection.
+        _ = try c.pipeline([("INSERT INTO p VALUES ($1)", ["5"]), ("SELECT count(*) AS n FROM p WHERE v <= $1", ["9"])])
+        #expect(try c.query("SELECT count(*) AS n FROM p WHERE v <= $1", ["9"]).first?.int("n") == 3)
+    }
+
     @Test func uniqueViolationCarriesSQLState() throws {
         let c = try PGConnection(url: url, applicationName: "test")
         try c.execute("CREATE TEMP TABLE u (k int PRIMARY KEY)")

@@ -286,6 +286,32 @@ def test_sigkill_scheduler_runs_recovered_by_another(llm):
         s.close()
 
 
+def test_a_scheduler_that_lost_its_lease_writes_nothing_more(llm):
+    """A scheduler frozen mid-run (SIGSTOP) past its lease: another one takes the run over and
+    completes it; the first, thawed, finds its lease gone and its writes refused."""
+    s = Stack(llm, schedulers=1)
+    frozen = s.schedulers[0].proc
+    try:
+        graph = {"entry": "first", "nodes": {"first": {"type": "echo"}, "slow": {"type": "llm", "model": "slow-10"}},
+                 "edges": [{"from": "first", "to": "slow"}]}
+        aid = s.assistant(config={"graph": graph})
+        run = s.run(aid, input={"message": "x"})["run_id"]
+        wait_for(lambda: psql(f"SELECT count(*) FROM checkpoints WHERE run_id = '{run}'", s.url) == "1", 10, what="checkpoint")
+        frozen.send_signal(signal.SIGSTOP)
+        s.schedulers.append(s.add_scheduler())
+        done = s.wait_status(run, TERMINAL, timeout=40)
+        assert done["status"] == "completed" and done["attempt"] == 2, done
+        events = psql(f"SELECT count(*) FROM run_events WHERE run_id = '{run}'", s.url)
+        frozen.send_signal(signal.SIGCONT)
+        wait_for(lambda: "lost the lease" in s.schedulers[0].logs(), 20, what="the thawed scheduler to notice")
+        assert psql(f"SELECT count(*) FROM run_events WHERE run_id = '{run}'", s.url) == events
+        assert psql(f"SELECT count(*) FROM run_events WHERE run_id = '{run}' AND type = 'run.completed'", s.url) == "1"
+        assert s.get(f"/runs/{run}")["output"] == done["output"]
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+        s.close()
+
+
 def test_two_schedulers_never_execute_a_run_twice(llm):
     s = Stack(llm, schedulers=2)
     try:

@@ -162,7 +162,10 @@ private func respond(_ conn: OpaquePointer, _ r: HTTPResponse) -> MHD_Result {
             MHD_create_response_from_buffer($0.count, UnsafeMutableRawPointer(mutating: $0.baseAddress), .RESPMEM_MUST_COPY)
         }
     }
-    guard let resp else { return .NO }
+    guard let resp else {
+        r.stream?.finish()   // a source may hold resources from before start (a hub subscription)
+        return .NO
+    }
     for (k, v) in r.headers { _ = MHD_add_response_header(resp, k, v) }
     let ret = MHD_queue_response(conn, UInt32(r.status), resp)
     MHD_destroy_response(resp)

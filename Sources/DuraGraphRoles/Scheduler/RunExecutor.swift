@@ -84,7 +84,7 @@ final class RunExecutor: StepContext {
             return try finish(.init(status: "failed", error: err), state: nil, checkpoint: nil)
         }
         let from = run.langgraph ? LangGraphAPI.startCheckpoint(run.kwargs) : nil
-        let start = try sql.startPoint(runID: run.runID, threadID: run.threadID, from: from)
+        let start = try sql.startPoint(run, from: from)
         var state = State(start.values.objectValue ?? [:])
         for m in state.messages { if let id = m["id"]?.stringValue { persistedMessageIDs.insert(id) } }
         initialMessageIDs = persistedMessageIDs
@@ -111,7 +111,9 @@ final class RunExecutor: StepContext {
         // A run resumed at an interrupt_before pause runs that node now instead of pausing again.
         var skipBefore = start.resumed && run.toolOutputs != nil
         let before = Self.nodeSet(run.kwargs["interrupt_before"]), after = Self.nodeSet(run.kwargs["interrupt_after"])
+        var firstStep = true
         while let current = node {
+            defer { firstStep = false }
             if scheduler.draining.load(ordering: .relaxed) {
                 try sql.saveProgress(owner: owner, runID: run.runID, threadID: run.threadID, events: pending,
                                      checkpoint: nil, newMessages: newMessages(state), leaseSeconds: settings.leaseSeconds)
@@ -120,7 +122,9 @@ final class RunExecutor: StepContext {
                 Log.info("run handed back while draining", ["run_id": .string(run.runID)])
                 return
             }
-            if scheduler.shouldStop(run.runID) || (try? sql.cancelRequested(runID: run.runID)) == true {
+            // The database is asked too (a control notification may have been missed); before
+            // the first step, the claim has just read the flag.
+            if scheduler.shouldStop(run.runID) || (firstStep ? run.cancelRequested : (try? sql.cancelRequested(runID: run.runID)) == true) {
                 return try cancelled(state)
             }
             if timedOut {
@@ -236,7 +240,7 @@ final class RunExecutor: StepContext {
                                    "kwargs": run.kwargs, "values": LG.values(f.finalValues ?? [:]),
                                    "error": f.error?["message"] ?? .null]
         }
-        try sql.finish(owner: owner, runID: run.runID, threadID: run.threadID, f, events: pending, checkpoint: checkpoint,
+        try sql.finish(owner: owner, run: run, f, events: pending, checkpoint: checkpoint,
                        newMessages: state.map(newMessages) ?? [])
         pending = []
         Metrics.runsFinished.inc(["status": f.status])

@@ -19,6 +19,8 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
     let cancels = Mutex<Set<String>>([])
     let active = Mutex<Set<String>>([])
     let draining = Atomic<Bool>(false)
+    /// Monotonic time at which a run announced as delayed becomes claimable (infinity: none).
+    let announcedDelayed = Mutex<Double>(.infinity)
     let stopped = Event()
     private var sql: SchedulerSQL?
     private var settings: Settings?
@@ -66,6 +68,10 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
             let id = String(payload.dropFirst(7))
             if active.withLock({ $0.contains(id) }) { cancels.withLock { _ = $0.insert(id) } }
         } else {
+            if payload.hasPrefix("delayed:"), let seconds = Double(payload.dropFirst(8)) {
+                let due = Clock.monotonic() + seconds
+                announcedDelayed.withLock { $0 = min($0, due) }
+            }
             wake.signal()
         }
     }
@@ -79,6 +85,10 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
     private func claimLoop(_ sql: SchedulerSQL, _ s: Settings) {
         var backoff = Backoff(initial: 0.2, cap: 5)
         var lastAnalyze = -Double.infinity
+        // When the earliest delayed (after_seconds) run becomes claimable, as last read from the
+        // database (nil: read it again). Creations announce theirs, so the database is asked only
+        // at start, after a quiet poll interval, and once that time has come.
+        var delayedDue: Double?
         while !draining.load(ordering: .relaxed) {
             let free = s.schedulerConcurrency - busy.load(ordering: .relaxed)
             if free > 0 {
@@ -116,8 +126,16 @@ public final class SchedulerRole: Role, @unchecked Sendable {   // mutable state
             // A run created with after_seconds becomes claimable without any notification; with
             // every worker busy, a finishing worker wakes the loop anyway.
             var wait = s.pollInterval
-            if free > 0, let d = try? sql.nextDelayedStart() { wait = min(wait, max(0.01, d)) }
-            wake.wait(seconds: wait)
+            if free > 0 {
+                let now = Clock.monotonic()
+                if delayedDue == nil || delayedDue! <= now {
+                    delayedDue = (try? sql.nextDelayedStart()).map { $0.map { now + $0 } ?? .infinity } ?? nil
+                }
+                let due = min(delayedDue ?? .infinity, announcedDelayed.withLock { v in defer { v = .infinity }; return v })
+                delayedDue = min(delayedDue ?? due, due)
+                if due.isFinite { wait = min(wait, max(0.01, due - now)) }
+            }
+            if !wake.wait(seconds: wait) { delayedDue = nil }
         }
         stopped.set()
     }

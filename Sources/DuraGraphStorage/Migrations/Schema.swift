@@ -280,5 +280,17 @@ public enum Schema {
         ALTER TABLE threads ADD COLUMN expires_at timestamptz;
         CREATE INDEX threads_expiring ON threads (expires_at) WHERE expires_at IS NOT NULL;
         """),
+        Migration(version: 6, name: "pipeline_guard", sql: """
+        -- Statements sent together in one pipelined transaction cannot branch on each other's
+        -- results; a guard that fails stops the rest and rolls all of them back (a scheduler that
+        -- lost a run's lease must not write its events). SQLSTATE DG001 names the guard's failure.
+        CREATE FUNCTION duragraph_guard(ok boolean, what text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+        BEGIN
+            IF ok IS NOT TRUE THEN
+                RAISE EXCEPTION '%', what USING ERRCODE = 'DG001';
+            END IF;
+            RETURN true;
+        END $$;
+        """),
     ]
 }

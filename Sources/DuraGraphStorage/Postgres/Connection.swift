@@ -71,7 +71,9 @@ public final class PGConnection: @unchecked Sendable {
 
     deinit { PQfinish(conn) }
 
-    public var isHealthy: Bool { PQstatus(conn) == CONNECTION_OK }
+    public var isHealthy: Bool { !broken && PQstatus(conn) == CONNECTION_OK }
+    /// Left in an unknown protocol state (a pipeline that timed out): never reused.
+    private var broken = false
     public var socket: Int32 { PQsocket(conn) }
     public var backendPID: Int32 { PQbackendPID(conn) }
 
@@ -112,6 +114,78 @@ public final class PGConnection: @unchecked Sendable {
             if error.sqlState == "0A000" { prepared[sql] = nil }
             throw error
         }
+    }
+
+    /// Runs `statements` in one round trip (libpq pipeline mode) and in one implicit
+    /// transaction: the first failing statement rolls all of them back and the rest are skipped.
+    /// Each statement still takes its own snapshot (READ COMMITTED), so a row lock taken by one
+    /// statement is in force when the next one reads. Results come back in order.
+    public func pipeline(_ statements: [(sql: String, params: [String?])], timeout: Double = 10) throws(PGError) -> [PGResult] {
+        guard PQenterPipelineMode(conn) == 1 else { throw failure() }
+        defer { _ = PQexitPipelineMode(conn) }
+        // Per command sent, in order: its statement text, and whether it prepares it or runs it.
+        var commands: [(sql: String, prepare: Bool)] = []
+        var preparing: [String: String] = [:]
+        for (sql, params) in statements {
+            var name = prepared[sql] ?? preparing[sql]
+            if name == nil && prepared.count + preparing.count < Self.maxPrepared {
+                preparedSerial += 1
+                let n = "dg\(preparedSerial)"
+                guard PQsendPrepare(conn, n, sql, Int32(params.count), nil) == 1 else { throw failure() }
+                commands.append((sql, true))
+                preparing[sql] = n
+                name = n
+            }
+            let sent = withCStringArray(params) { p in
+                if let name { PQsendQueryPrepared(conn, name, Int32(params.count), p, nil, nil, 0) }
+                else { PQsendQueryParams(conn, sql, Int32(params.count), nil, p, nil, nil, 0) }
+            }
+            guard sent == 1 else { throw failure() }
+            commands.append((sql, false))
+        }
+        guard PQpipelineSync(conn) == 1 else { throw failure() }
+
+        let deadline = Clock.monotonic() + timeout
+        var results: [PGResult] = []
+        var error: PGError?
+        var index = 0
+        while true {
+            while PQisBusy(conn) == 1 {
+                let remaining = deadline - Clock.monotonic()
+                if remaining <= 0 {
+                    cancel()
+                    // Results of the cancelled pipeline are still due: the pool drops the connection.
+                    broken = true
+                    throw PGError(kind: .timeout, sqlState: "57014", message: "statement timed out after \(timeout)s")
+                }
+                var pfd = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+                let n = poll(&pfd, 1, Int32(min(remaining * 1000, 1000) + 1))
+                if n < 0 && errno != EINTR { throw failure() }
+                if PQconsumeInput(conn) == 0 { throw failure() }
+            }
+            guard let res = PQgetResult(conn) else {
+                if !isHealthy { throw failure() }
+                continue   // the end of one command's results
+            }
+            defer { PQclear(res) }
+            let st = PQresultStatus(res)
+            if st == PGRES_PIPELINE_SYNC { break }
+            let command = index < commands.count ? commands[index] : nil
+            index += 1
+            switch st {
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+                if let command, command.prepare { prepared[command.sql] = preparing[command.sql] } else { results.append(Self.convert(res)) }
+            case PGRES_PIPELINE_ABORTED:
+                break
+            default:
+                guard error == nil else { break }
+                error = resultError(res)
+                // A table changed under a cached plan (a migration): prepare afresh next time.
+                if error?.sqlState == "0A000", let command { prepared[command.sql] = nil }
+            }
+        }
+        if let error { throw error }
+        return results
     }
 
     /// Runs statements without parameters (migrations, LISTEN). Several statements are allowed.
@@ -165,18 +239,20 @@ public final class PGConnection: @unchecked Sendable {
             case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
                 last = Self.convert(res)
             default:
-                if error == nil {
-                    let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-                    let msg = PQresultErrorField(res, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-                        ?? String(cString: PQresultErrorMessage(res))
-                    let kind: PGError.Kind = !isHealthy || state?.hasPrefix("08") == true || state == "57P01" ? .unavailable : .query
-                    error = PGError(kind: kind, sqlState: state, message: msg)
-                }
+                if error == nil { error = resultError(res) }
             }
         }
         if let error { throw error }
         if !isHealthy { throw failure() }
         return last ?? PGResult(columns: [], rows: [], affected: 0)
+    }
+
+    private func resultError(_ res: OpaquePointer) -> PGError {
+        let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let msg = PQresultErrorField(res, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+            ?? String(cString: PQresultErrorMessage(res))
+        let kind: PGError.Kind = !isHealthy || state?.hasPrefix("08") == true || state == "57P01" ? .unavailable : .query
+        return PGError(kind: kind, sqlState: state, message: msg)
     }
 
     private func cancel() {

@@ -33,6 +33,32 @@ public struct EventsSQL: Sendable {
             """, [threadID, String(after), String(limit)]).all.map(Self.event)
     }
 
+    /// The run's thread and its events with seq > `after` (up to `limit`), in one read; nil when
+    /// the run does not exist.
+    public func runWithEvents(_ runID: String, after: Int64, limit: Int) throws -> (threadID: String, events: [Event])? {
+        guard let r = try pool.query("""
+            SELECT r.thread_id::text AS t, (
+                SELECT jsonb_agg(jsonb_build_array(e.event_id, e.seq, e.type, duragraph_ts(e.created_at), e.data) ORDER BY e.seq)
+                FROM (SELECT * FROM run_events e WHERE e.run_id = r.run_id AND e.seq > $2 ORDER BY e.seq LIMIT $3) e) AS events
+            FROM runs r WHERE r.run_id = $1
+            """, [runID, String(after), String(limit)]).first else { return nil }
+        let threadID = r["t"]!
+        return (threadID, Self.events(r.json("events"), runID: runID, threadID: threadID) ?? [])
+    }
+
+    /// Events given as [[event_id, seq, type, ts, data], ...].
+    public static func events(_ rows: JSON?, runID: String, threadID: String) -> [Event]? {
+        guard let rows = rows?.arrayValue else { return nil }
+        var out: [Event] = []
+        out.reserveCapacity(rows.count)
+        for row in rows {
+            guard let a = row.arrayValue, a.count == 5, let id = a[0].intValue, let seq = a[1].intValue,
+                  let type = a[2].stringValue else { return nil }
+            out.append(Event(eventID: id, runID: runID, threadID: threadID, seq: seq, type: type, ts: a[3].stringValue ?? "", data: a[4]))
+        }
+        return out
+    }
+
     /// The run's thread and status, or nil when the run does not exist.
     public func runInfo(_ runID: String) throws -> (threadID: String, status: String)? {
         guard let r = try pool.query("SELECT thread_id::text AS t, status FROM runs WHERE run_id = $1", [runID]).first else { return nil }

@@ -22,15 +22,21 @@ public struct RunsSQL: Sendable {
     /// Thread status follows its runs: busy while one is queued or running, interrupted while one
     /// waits for input, error when the latest run failed, else idle. $2, when not null, is the
     /// thread's new state (a run's final values), written in the same row update.
-    static let refreshThreadStatus = """
-        UPDATE threads t SET "values" = coalesce($2::jsonb, t."values"), status = CASE
+    static let refreshThreadStatus = threadStatusUpdate(thread: "$1", values: "$2")
+
+    /// `refreshThreadStatus` with its parameters placed by the caller (inside a larger statement);
+    /// `alsoSet` adds assignments.
+    static func threadStatusUpdate(thread: String, values: String, alsoSet: String = "") -> String {
+        """
+        UPDATE threads t SET "values" = coalesce(\(values)::jsonb, t."values"), status = CASE
             WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = t.thread_id AND status IN ('queued', 'in_progress')) THEN 'busy'
             WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = t.thread_id AND status = 'requires_action') THEN 'interrupted'
             WHEN (SELECT status FROM runs WHERE thread_id = t.thread_id ORDER BY created_at DESC, run_id DESC LIMIT 1) = 'failed' THEN 'error'
             ELSE 'idle' END,
-            updated_at = clock_timestamp()
-        WHERE thread_id = $1
+            updated_at = clock_timestamp()\(alsoSet)
+        WHERE thread_id = \(thread)
         """
+    }
 
     public struct NewRun: Sendable {
         public var threadID: String
@@ -61,7 +67,46 @@ public struct RunsSQL: Sendable {
     /// Checks thread and assistant, applies the multitask strategy to the thread's active runs,
     /// inserts the queued run and notifies the schedulers, all in one transaction.
     public func create(id: String, _ n: NewRun) throws -> JSON {
-        try pool.transaction { c in try Self.insert(c, id: id, n) }
+        if n.multitaskStrategy == "enqueue" && !n.supersedePaused {
+            // The common case needs no look at the thread's other runs: one statement.
+            do {
+                if let obj = try pool.query(Self.enqueueStatement, Self.insertParams(id: id, n)).objects().first { return obj }
+            } catch let e as PGError where e.sqlState == PGError.foreignKeyViolation {
+                // No such thread or assistant: the full path below says which.
+            }
+        }
+        return try pool.transaction { c in try Self.insert(c, id: id, n) }
+    }
+
+    static let insertRun = """
+        INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook, kwargs,
+                               not_before, delete_thread, langgraph)
+        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb,
+                clock_timestamp() + make_interval(secs => $10::float8), $11::boolean, $12::boolean)
+        """
+
+    static func insertParams(id: String, _ n: NewRun) -> [String?] {
+        [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
+         n.multitaskStrategy, n.webhook, n.kwargs.description, n.afterSeconds.map { String($0) },
+         n.deleteThread ? "true" : "false", n.langgraph ? "true" : "false"]
+    }
+
+    /// A run queued behind whatever the thread runs (strategy enqueue): the run, the thread
+    /// marked busy (a queued run makes it so), run.created webhooks, the schedulers woken. A
+    /// missing thread or assistant fails the insert's foreign key.
+    static let enqueueStatement = """
+        WITH r AS (\(insertRun) RETURNING r.*),
+        t AS (UPDATE threads SET status = 'busy', updated_at = clock_timestamp() WHERE thread_id = $2),
+        q AS (\(WebhooksSQL.enqueueFrom("r", event: "run.created")))
+        SELECT \(object) AS obj, pg_notify('\(channel)', \(wakePayload("r.run_id::text", afterSeconds: "$10::float8"))) IS NULL AS notified,
+            \(WebhooksSQL.wake("q"))
+        FROM r
+        """
+
+    /// What the schedulers are told of a new run: its id, or "delayed:<seconds>" when it may not
+    /// start yet (after_seconds), so they know when to look again without asking the database.
+    static func wakePayload(_ runID: String, afterSeconds: String) -> String {
+        "CASE WHEN \(afterSeconds) > 0 THEN 'delayed:' || \(afterSeconds)::text ELSE \(runID) END"
     }
 
     /// The body of `create`, inside the caller's transaction (crons create runs this way).
@@ -99,18 +144,11 @@ public struct RunsSQL: Sendable {
                     break
                 }
             }
-            let r = try c.query("""
-                INSERT INTO runs AS r (run_id, thread_id, assistant_id, input, config, metadata, multitask_strategy, webhook, kwargs,
-                                       not_before, delete_thread, langgraph)
-                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb,
-                        clock_timestamp() + make_interval(secs => $10::float8), $11::boolean, $12::boolean)
-                RETURNING \(Self.object) AS obj
-                """, [id, n.threadID, n.assistantID, n.input.description, n.config.description, n.metadata.description,
-                      n.multitaskStrategy, n.webhook, n.kwargs.description, n.afterSeconds.map { String($0) },
-                      n.deleteThread ? "true" : "false", n.langgraph ? "true" : "false"])
+            let r = try c.query("\(insertRun) RETURNING \(Self.object) AS obj", insertParams(id: id, n))
             try c.query(Self.refreshThreadStatus, [n.threadID, nil])
             try WebhooksSQL.enqueue(c, runID: id, event: "run.created")
-            try c.query("SELECT pg_notify($1, $2)", [Self.channel, id])
+            try c.query("SELECT pg_notify($1, \(Self.wakePayload("$2::text", afterSeconds: "$3::float8")))",
+                        [Self.channel, id, n.afterSeconds.map { String($0) }])
             return r.objects().first!
         }
     }

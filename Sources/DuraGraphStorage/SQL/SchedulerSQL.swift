@@ -33,6 +33,15 @@ public struct SchedulerSQL: Sendable {
         public let langgraph: Bool
         /// The run has its own webhook URL.
         public let hasWebhook: Bool
+        /// Delete the thread once the run ends (stateless LangGraph run).
+        public let deleteThread: Bool
+        /// Cancellation was asked for before this claim (while an earlier attempt ran).
+        public let cancelRequested: Bool
+        /// Read with the claim, for `startPoint`: the run's own latest checkpoint, the thread's
+        /// latest checkpoint, and the thread's messages newer than that.
+        let ownCheckpoint: JSON?
+        let threadCheckpoint: JSON?
+        let threadMessages: [JSON]
     }
 
     /// Refreshes the planner's statistics of the runs table (see the claim loop).
@@ -62,46 +71,66 @@ public struct SchedulerSQL: Sendable {
     }
 
     /// Claims up to `limit` queued runs, oldest first, never two of one thread, never one whose
-    /// thread already has an executing run.
+    /// thread already has an executing run. One statement: the claim, run.started webhooks, and
+    /// what each run starts from (read in the claim's snapshot, in which the thread's previous
+    /// run has either finished with its checkpoint visible or is still running and blocks it).
     public func claim(owner: String, limit: Int, leaseSeconds: Double) throws -> [Claimed] {
-        try pool.transaction { c in
-            let r = try c.query("""
-                WITH c AS (
-                    SELECT r.run_id, r.started_at IS NULL AS first FROM runs r
-                    WHERE r.status = 'queued' AND (r.not_before IS NULL OR r.not_before <= clock_timestamp())
-                      AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id AND x.status = 'in_progress')
-                      AND NOT EXISTS (SELECT 1 FROM runs y WHERE y.thread_id = r.thread_id AND y.status = 'queued'
-                                      AND (y.created_at, y.run_id) < (r.created_at, r.run_id))
-                    ORDER BY r.created_at
-                    LIMIT $2
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE runs u SET status = 'in_progress', lease_owner = $1,
-                    lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8),
-                    attempt = u.attempt + 1, started_at = coalesce(u.started_at, clock_timestamp()), updated_at = clock_timestamp()
-                FROM c, assistants a
-                WHERE u.run_id = c.run_id AND a.assistant_id = u.assistant_id
-                RETURNING u.run_id::text AS run_id, u.thread_id::text AS thread_id, u.assistant_id::text AS assistant_id,
-                    u.input, u.tool_outputs, u.attempt, a.graph_id, a.config, c.first, u.kwargs, u.langgraph, u.webhook IS NOT NULL AS has_webhook,
-                    -- The timeout counts execution, not time paused waiting for input (a resumed run has tool_outputs).
-                    CASE WHEN u.tool_outputs IS NULL THEN extract(epoch FROM clock_timestamp() - u.started_at) ELSE 0 END::float8 AS running_for,
-                    extract(epoch FROM u.started_at - u.created_at)::float8 AS queue_wait,
-                    (SELECT coalesce(max(seq), 0) + 1 FROM run_events e WHERE e.run_id = u.run_id) AS next_seq
-                """, [owner, String(limit), String(leaseSeconds)])
-            for row in r.all where row.bool("first") == true {
-                try WebhooksSQL.enqueue(c, runID: row["run_id"]!, event: "run.started")
-            }
-            return r.all.map { row in
-                Claimed(runID: row["run_id"]!, threadID: row["thread_id"]!, assistantID: row["assistant_id"]!,
-                        input: row.json("input") ?? .null, toolOutputs: row.json("tool_outputs"),
-                        attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
-                        runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1,
-                        queueWait: row.bool("first") == true ? Double(row["queue_wait"] ?? "") : nil,
-                        kwargs: row.json("kwargs") ?? [:], langgraph: row.bool("langgraph") ?? false,
-                        hasWebhook: row.bool("has_webhook") ?? false)
-            }
+        try pool.query(Self.claimStatement, [owner, String(limit), String(leaseSeconds)]).all.map { row in
+            Claimed(runID: row["run_id"]!, threadID: row["thread_id"]!, assistantID: row["assistant_id"]!,
+                    input: row.json("input") ?? .null, toolOutputs: row.json("tool_outputs"),
+                    attempt: Int(row.int("attempt") ?? 1), graphID: row["graph_id"]!, assistantConfig: row.json("config") ?? [:],
+                    runningFor: Double(row["running_for"] ?? "0") ?? 0, nextSeq: row.int("next_seq") ?? 1,
+                    queueWait: row.bool("first") == true ? Double(row["queue_wait"] ?? "") : nil,
+                    kwargs: row.json("kwargs") ?? [:], langgraph: row.bool("langgraph") ?? false,
+                    hasWebhook: row.bool("has_webhook") ?? false, deleteThread: row.bool("delete_thread") ?? false,
+                    cancelRequested: row.bool("cancel_requested") ?? false,
+                    ownCheckpoint: row.json("own_checkpoint"), threadCheckpoint: row.json("thread_checkpoint"),
+                    threadMessages: row.json("thread_messages")?.arrayValue ?? [])
         }
     }
+
+    static let claimStatement = """
+        WITH c AS (
+            SELECT r.run_id, r.started_at IS NULL AS first FROM runs r
+            WHERE r.status = 'queued' AND (r.not_before IS NULL OR r.not_before <= clock_timestamp())
+              AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id AND x.status = 'in_progress')
+              AND NOT EXISTS (SELECT 1 FROM runs y WHERE y.thread_id = r.thread_id AND y.status = 'queued'
+                              AND (y.created_at, y.run_id) < (r.created_at, r.run_id))
+            ORDER BY r.created_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        ),
+        u AS (
+            UPDATE runs u SET status = 'in_progress', lease_owner = $1,
+                lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8),
+                attempt = u.attempt + 1, started_at = coalesce(u.started_at, clock_timestamp()), updated_at = clock_timestamp()
+            FROM c WHERE u.run_id = c.run_id
+            RETURNING u.*, c.first
+        ),
+        q AS (\(WebhooksSQL.enqueueFrom("u", event: "run.started", where: "r.first")))
+        SELECT r.run_id::text AS run_id, r.thread_id::text AS thread_id, r.assistant_id::text AS assistant_id,
+            r.input, r.tool_outputs, r.attempt, a.graph_id, a.config, r.first, r.kwargs, r.langgraph, r.webhook IS NOT NULL AS has_webhook,
+            r.delete_thread, r.cancel_requested,
+            -- The timeout counts execution, not time paused waiting for input (a resumed run has tool_outputs).
+            CASE WHEN r.tool_outputs IS NULL THEN extract(epoch FROM clock_timestamp() - r.started_at) ELSE 0 END::float8 AS running_for,
+            extract(epoch FROM r.started_at - r.created_at)::float8 AS queue_wait,
+            (SELECT coalesce(max(seq), 0) + 1 FROM run_events e WHERE e.run_id = r.run_id) AS next_seq,
+            (SELECT jsonb_build_object('values', k."values", 'next', k.next, 'step', k.step, 'id', k.checkpoint_id)
+             FROM checkpoints k WHERE k.run_id = r.run_id ORDER BY k.created_at DESC LIMIT 1) AS own_checkpoint,
+            CASE WHEN tc.checkpoint_id IS NOT NULL THEN jsonb_build_object('values', tc."values", 'id', tc.checkpoint_id) END AS thread_checkpoint,
+            -- Messages added since that checkpoint (posted to the thread, or left by a run that
+            -- failed after it). Older ones are in the checkpoint already, or were dropped by a
+            -- fork or a state update, and stay dropped.
+            (SELECT jsonb_agg(m.extra || jsonb_build_object('id', m.message_id, 'role', m.role, 'content', m.content) ORDER BY m.seq)
+             FROM thread_messages m WHERE m.thread_id = r.thread_id AND m.created_at > coalesce(tc.created_at, '-infinity')) AS thread_messages,
+            \(WebhooksSQL.wake("q"))
+        FROM u r
+        JOIN assistants a ON a.assistant_id = r.assistant_id
+        LEFT JOIN LATERAL (
+            SELECT k."values", k.checkpoint_id, k.created_at FROM checkpoints k WHERE k.thread_id = r.thread_id
+            ORDER BY k.created_at DESC LIMIT 1
+        ) tc ON true
+        """
 
     /// Extends the leases of every run this owner executes; returns the ids whose cancellation
     /// was requested (a fallback for a missed control notification).
@@ -167,45 +196,33 @@ public struct SchedulerSQL: Sendable {
         public let resumed: Bool
     }
 
-    /// `from`: a checkpoint of the thread to start from instead of its latest state (LangGraph
-    /// checkpoint_id: replay or fork); its values stand alone, without the thread's later messages.
-    public func startPoint(runID: String, threadID: String, from: String? = nil) throws -> StartPoint {
-        if let row = try pool.query("""
-            SELECT "values", next, step, checkpoint_id::text AS id FROM checkpoints WHERE run_id = $1
-            ORDER BY created_at DESC LIMIT 1
-            """, [runID]).first {
-            return StartPoint(values: row.json("values") ?? [:], next: (row.json("next")?.arrayValue ?? []).compactMap(\.stringValue),
-                              step: Int(row.int("step") ?? 0), checkpointID: row["id"], resumed: true)
+    /// Where `run` starts: its own latest checkpoint (a continuation), else `from` (a checkpoint
+    /// of the thread: LangGraph checkpoint_id, replay or fork; its values stand alone, without the
+    /// thread's later messages), else the thread's latest state plus its newer messages. Only
+    /// `from` needs a query: the rest came with the claim.
+    public func startPoint(_ run: Claimed, from: String? = nil) throws -> StartPoint {
+        if let own = run.ownCheckpoint {
+            return StartPoint(values: own["values"] ?? [:], next: (own["next"]?.arrayValue ?? []).compactMap(\.stringValue),
+                              step: Int(own["step"]?.intValue ?? 0), checkpointID: own["id"]?.stringValue, resumed: true)
         }
         if let from, let row = try pool.query("""
             SELECT "values", next, step, checkpoint_id::text AS id FROM checkpoints WHERE checkpoint_id = $1::uuid AND thread_id = $2
-            """, [from, threadID]).first {
+            """, [from, run.threadID]).first {
             return StartPoint(values: row.json("values") ?? [:], next: (row.json("next")?.arrayValue ?? []).compactMap(\.stringValue),
                               step: Int(row.int("step") ?? 0), checkpointID: row["id"], resumed: false)
         }
-        let latest = try pool.query("""
-            SELECT "values", checkpoint_id::text AS id, created_at FROM checkpoints WHERE thread_id = $1 ORDER BY created_at DESC LIMIT 1
-            """, [threadID]).first
-        var values = latest?.json("values")?.objectValue ?? [:]
-        // Messages added since that checkpoint (posted to the thread, or left by a run that failed
-        // after it). Older ones are in the checkpoint already, or were dropped by a fork or a state
-        // update, and stay dropped.
-        let messages = try pool.query("""
-            SELECT (m.extra || jsonb_build_object('id', m.message_id, 'role', m.role, 'content', m.content)) AS obj
-            FROM thread_messages m WHERE m.thread_id = $1 AND m.created_at > coalesce($2::timestamptz, '-infinity')
-            ORDER BY m.seq
-            """, [threadID, latest?["created_at"]]).objects()
-        if !messages.isEmpty {
+        var values = run.threadCheckpoint?["values"]?.objectValue ?? [:]
+        if !run.threadMessages.isEmpty {
             var known = Set((values["messages"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
             var merged = values["messages"]?.arrayValue ?? []
-            for m in messages {
+            for m in run.threadMessages {
                 var o = m.objectValue ?? [:]
                 o.removeValue(forKey: "metadata")
                 if let id = o["id"]?.stringValue, !known.contains(id) { known.insert(id); merged.append(.object(o)) }
             }
             values["messages"] = .array(merged)
         }
-        return StartPoint(values: .object(values), next: [], step: 0, checkpointID: latest?["id"], resumed: false)
+        return StartPoint(values: .object(values), next: [], step: 0, checkpointID: run.threadCheckpoint?["id"]?.stringValue, resumed: false)
     }
 
     public struct Event: Sendable {
@@ -230,22 +247,68 @@ public struct SchedulerSQL: Sendable {
     /// The lease was lost: another scheduler owns the run now (or it was cancelled and deleted).
     public struct LeaseLost: Error, Sendable {}
 
-    /// Writes events (and optionally a checkpoint and new thread messages) under the lease.
-    /// Returns whether cancellation was requested.
+    /// Writes events (and optionally a checkpoint and new thread messages) under the lease, in
+    /// one pipelined transaction. Returns whether cancellation was requested.
     @discardableResult
     public func saveProgress(owner: String, runID: String, threadID: String, events: [Event], checkpoint: Checkpoint?,
                              newMessages: [JSON], leaseSeconds: Double) throws -> Bool {
-        try pool.transaction { c in
-            guard let row = try c.query("""
+        var statements: [(sql: String, params: [String?])] = [("""
+            WITH u AS (
                 UPDATE runs SET lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8), updated_at = clock_timestamp()
                 WHERE run_id = $1 AND lease_owner = $2 AND status = 'in_progress'
                 RETURNING cancel_requested
-                """, [runID, owner, String(leaseSeconds)]).first else { throw LeaseLost() }
-            if let cp = checkpoint { try insertCheckpoint(c, threadID: threadID, runID: runID, cp) }
-            if !newMessages.isEmpty { try insertMessages(c, threadID: threadID, runID: runID, newMessages) }
-            try insertEvents(c, runID: runID, threadID: threadID, events)
-            return row.bool("cancel_requested") ?? false
+            )
+            SELECT duragraph_guard(EXISTS (SELECT 1 FROM u), 'lease lost') AS held, (SELECT cancel_requested FROM u) AS cancel_requested
+            """, [runID, owner, String(leaseSeconds)])]
+        if let w = writes(runID: runID, threadID: threadID, events: events, checkpoint: checkpoint, newMessages: newMessages) {
+            statements.append(w)
         }
+        return try pipeline(statements).first?.first?.bool("cancel_requested") ?? false
+    }
+
+    /// Runs `statements` in one round trip; a failed lease guard is `LeaseLost`.
+    private func pipeline(_ statements: [(sql: String, params: [String?])]) throws -> [PGResult] {
+        do {
+            return try pool.withConnection { try $0.pipeline(statements, timeout: pool.statementTimeout) }
+        } catch let e as PGError where e.sqlState == "DG001" {
+            throw LeaseLost()
+        }
+    }
+
+    /// A step's checkpoint, new thread messages and events (announced): one statement, for a
+    /// pipeline; nil when there is nothing to write.
+    private func writes(runID: String, threadID: String, events: [Event], checkpoint cp: Checkpoint?,
+                        newMessages: [JSON]) -> (sql: String, params: [String?])? {
+        var params: [String?] = [runID, threadID]   // $1, $2
+        func p(_ v: String?) -> String { params.append(v); return "$\(params.count)" }
+        var parts: [String] = []
+        if let cp {
+            parts.append("""
+                cp AS (INSERT INTO checkpoints (checkpoint_id, thread_id, run_id, parent_id, step, next, "values", metadata)
+                       VALUES (\(p(cp.id))::uuid, $2, $1, \(p(cp.parentID))::uuid, \(p(String(cp.step)))::int,
+                               \(p(JSON.array(cp.next.map(JSON.string)).description))::jsonb, \(p(cp.values.description))::jsonb,
+                               \(p(cp.metadata.description))::jsonb))
+                """)
+        }
+        if !newMessages.isEmpty {
+            parts.append("""
+                m AS (INSERT INTO thread_messages (thread_id, message_id, role, content, extra, run_id)
+                      SELECT $2, m->>'id', coalesce(m->>'role', 'user'), coalesce(m->'content', '""'::jsonb), m - 'id' - 'role' - 'content', $1
+                      FROM jsonb_array_elements(\(p(JSON.array(newMessages).description))::jsonb) m
+                      ON CONFLICT (thread_id, message_id) DO NOTHING)
+                """)
+        }
+        var result = "true AS written"
+        if let last = events.last {
+            let arr = JSON.array(events.map { ["seq": .int($0.seq), "type": .string($0.type), "data": $0.data] })
+            parts.append("""
+                e AS (INSERT INTO run_events (run_id, thread_id, seq, type, data)
+                      SELECT $1, $2, (e->>'seq')::bigint, e->>'type', e->'data' FROM jsonb_array_elements(\(p(arr.description))::jsonb) e)
+                """)
+            result = "pg_notify('\(Self.eventsChannel)', \(p("\(runID):\(last.seq)"))) IS NULL AS notified"
+        }
+        if parts.isEmpty { return nil }
+        return ("WITH " + parts.joined(separator: ",\n") + "\nSELECT " + result, params)
     }
 
     public struct Finish: Sendable {
@@ -261,38 +324,85 @@ public struct SchedulerSQL: Sendable {
         }
     }
 
-    /// The run's last write: status, output or error, events, checkpoint, messages, thread status.
-    /// A cancelled run of a multitask rollback is deleted instead.
-    public func finish(owner: String, runID: String, threadID: String, _ f: Finish, events: [Event], checkpoint: Checkpoint?,
+    /// The run's last write: status, output or error, events, checkpoint, messages, webhooks,
+    /// thread state and status: one pipelined transaction, the thread locked first (the lock
+    /// order of every writer). A cancelled run of a multitask rollback is deleted instead.
+    public func finish(owner: String, run: Claimed, _ f: Finish, events: [Event], checkpoint: Checkpoint?,
                        newMessages: [JSON]) throws {
+        if f.status == "cancelled" { return try finishCancelled(owner: owner, run: run, f, events: events, newMessages: newMessages) }
+        // Three statements, one round trip: status under the lease (the thread locked first);
+        // checkpoint, messages, events; webhooks and the thread's state and status (read after
+        // the run's new status).
+        var statements: [(sql: String, params: [String?])] = [(Self.endRunLocked,
+            [run.runID, owner, f.status, f.output?.description, f.error?.description, f.requiredAction?.description, run.threadID])]
+        if let w = writes(runID: run.runID, threadID: run.threadID, events: events, checkpoint: checkpoint, newMessages: newMessages) {
+            statements.append(w)
+        }
+        // A run's own webhook URL hears of its end, not of a pause.
+        statements.append((Self.afterRun, [run.runID, "run." + f.status, f.status == "requires_action" ? "false" : "true",
+                                           f.runWebhookPayload?.description, run.threadID,
+                                           f.finalValues?.description, run.deleteThread && f.status != "requires_action" ? "true" : "false",
+                                           String(Self.statelessThreadGrace)]))
+        _ = try pipeline(statements)
+    }
+
+    /// `endRun` with the thread ($7) locked before the run: the lock order of every writer.
+    static let endRunLocked = """
+        WITH lk AS (SELECT 1 FROM threads WHERE thread_id = $7 FOR NO KEY UPDATE),
+        u AS (\(endRun) AND EXISTS (SELECT 1 FROM lk) RETURNING 1)
+        SELECT duragraph_guard(EXISTS (SELECT 1 FROM u), 'lease lost') AS held
+        """
+
+    /// After a run's status changed: its webhooks ($1 run, $2 event, $3 own URL too, $4 body for
+    /// it) and its thread's state and status ($5 thread, $6 values, $7 expire it after $8 s: a
+    /// stateless run's thread goes, but not at once, since streams still read its last events).
+    static let afterRun = """
+        WITH q AS (\(WebhooksSQL.enqueueInsert(run: "$1", event: "$2", perRun: "$3", runPayload: "$4"))),
+        t AS (\(RunsSQL.threadStatusUpdate(thread: "$5", values: "$6", alsoSet: """
+            , expires_at = CASE WHEN $7::boolean THEN clock_timestamp() + make_interval(secs => $8::float8) ELSE t.expires_at END
+            """)))
+        SELECT \(WebhooksSQL.wake("q"))
+        """
+
+    /// Sets the run's final status (or requires_action) under its lease: $1 run, $2 owner,
+    /// $3 status, $4 output, $5 error, $6 required action.
+    static let endRun = """
+        UPDATE runs r SET status = $3, output = $4::jsonb, error = $5::jsonb, required_action = $6::jsonb,
+            tool_outputs = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp(),
+            ended_at = CASE WHEN $3 = 'requires_action' THEN NULL ELSE clock_timestamp() END
+        WHERE run_id = $1 AND lease_owner = $2 AND status = 'in_progress'
+        """
+
+    /// A stateless run's thread goes, but not at once: streams and waits still read the run's
+    /// last events from it.
+    private func expireThread(_ threadID: String) -> (sql: String, params: [String?]) {
+        ("UPDATE threads SET expires_at = clock_timestamp() + make_interval(secs => $2::float8) WHERE thread_id = $1",
+         [threadID, String(Self.statelessThreadGrace)])
+    }
+
+    /// Cancelled: deleted with what it left when a rollback asked for that, else recorded.
+    private func finishCancelled(owner: String, run: Claimed, _ f: Finish, events: [Event], newMessages: [JSON]) throws {
         try pool.transaction { c in
-            try c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [threadID])
-            guard let row = try c.query("""
-                UPDATE runs r SET status = $3, output = $4::jsonb, error = $5::jsonb, required_action = $6::jsonb,
-                    tool_outputs = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp(),
-                    ended_at = CASE WHEN $3 = 'requires_action' THEN NULL ELSE clock_timestamp() END
-                WHERE run_id = $1 AND lease_owner = $2 AND status = 'in_progress'
-                RETURNING delete_on_cancel, delete_thread
-                """, [runID, owner, f.status, f.output?.description, f.error?.description, f.requiredAction?.description]).first else {
+            try c.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", [run.threadID])
+            guard let row = try c.query("\(Self.endRun) RETURNING delete_on_cancel",
+                                        [run.runID, owner, f.status, f.output?.description, f.error?.description,
+                                         f.requiredAction?.description]).first else {
                 throw LeaseLost()
             }
-            let deleted = row.bool("delete_on_cancel") == true
-            if f.status == "cancelled" && deleted {
-                try c.query("DELETE FROM runs WHERE run_id = $1", [runID])
-                try RunsSQL.forget(c, threadID: threadID, runIDs: [runID])
+            var statements: [(sql: String, params: [String?])] = []
+            if row.bool("delete_on_cancel") == true {
+                try c.query("DELETE FROM runs WHERE run_id = $1", [run.runID])
+                try RunsSQL.forget(c, threadID: run.threadID, runIDs: [run.runID])
+                statements.append((RunsSQL.refreshThreadStatus, [run.threadID, nil]))   // forget() set the values
             } else {
-                if let cp = checkpoint { try insertCheckpoint(c, threadID: threadID, runID: runID, cp) }
-                if !newMessages.isEmpty { try insertMessages(c, threadID: threadID, runID: runID, newMessages) }
-                try insertEvents(c, runID: runID, threadID: threadID, events)
-                try WebhooksSQL.enqueue(c, runID: runID, event: "run." + f.status, runPayload: f.runWebhookPayload)
+                if let w = writes(runID: run.runID, threadID: run.threadID, events: events, checkpoint: nil, newMessages: newMessages) {
+                    statements.append(w)
+                }
+                statements.append(WebhooksSQL.enqueueStatement(runID: run.runID, event: "run.cancelled", runPayload: f.runWebhookPayload))
+                statements.append((RunsSQL.refreshThreadStatus, [run.threadID, f.finalValues?.description]))
             }
-            let values = f.status == "cancelled" && deleted ? nil : f.finalValues?.description   // forget() set them
-            try c.query(RunsSQL.refreshThreadStatus, [threadID, values])
-            if row.bool("delete_thread") == true && f.status != "requires_action" {
-                // Not at once: streams and waits still read the run's last events from the thread.
-                try c.query("UPDATE threads SET expires_at = clock_timestamp() + make_interval(secs => $2::float8) WHERE thread_id = $1",
-                            [threadID, String(Self.statelessThreadGrace)])
-            }
+            if run.deleteThread { statements.append(expireThread(run.threadID)) }
+            for s in statements { try c.query(s.sql, s.params) }
         }
     }
 
@@ -311,36 +421,5 @@ public struct SchedulerSQL: Sendable {
     /// Whether the run was asked to stop (cancel) or vanished.
     public func cancelRequested(runID: String) throws -> Bool {
         try pool.query("SELECT cancel_requested FROM runs WHERE run_id = $1", [runID]).first?.bool("cancel_requested") ?? true
-    }
-
-    // MARK: helpers (inside the caller's transaction)
-
-    func insertEvents(_ c: PGConnection, runID: String, threadID: String, _ events: [Event]) throws {
-        guard let last = events.last else { return }
-        let arr = JSON.array(events.map { ["seq": .int($0.seq), "type": .string($0.type), "data": $0.data] })
-        try c.query("""
-            INSERT INTO run_events (run_id, thread_id, seq, type, data)
-            SELECT $1, $3, (e->>'seq')::bigint, e->>'type', e->'data'
-            FROM jsonb_array_elements($2::jsonb) e
-            """, [runID, arr.description, threadID])
-        try c.query("SELECT pg_notify($1, $2)", [Self.eventsChannel, "\(runID):\(last.seq)"])
-    }
-
-    func insertCheckpoint(_ c: PGConnection, threadID: String, runID: String, _ cp: Checkpoint) throws {
-        try c.query("""
-            INSERT INTO checkpoints (checkpoint_id, thread_id, run_id, parent_id, step, next, "values", metadata)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb)
-            """, [cp.id, threadID, runID, cp.parentID, String(cp.step), JSON.array(cp.next.map(JSON.string)).description,
-                  cp.values.description, cp.metadata.description])
-    }
-
-    func insertMessages(_ c: PGConnection, threadID: String, runID: String, _ messages: [JSON]) throws {
-        try c.query("""
-            INSERT INTO thread_messages (thread_id, message_id, role, content, extra, run_id)
-            SELECT $1, m->>'id', coalesce(m->>'role', 'user'), coalesce(m->'content', '""'::jsonb),
-                   m - 'id' - 'role' - 'content', $2
-            FROM jsonb_array_elements($3::jsonb) m
-            ON CONFLICT (thread_id, message_id) DO NOTHING
-            """, [threadID, runID, JSON.array(messages).description])
     }
 }

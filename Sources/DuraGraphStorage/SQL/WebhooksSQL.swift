@@ -134,25 +134,59 @@ public struct WebhooksSQL: Sendable {
     /// `runPayload` replaces the envelope for the run's own URL (LangGraph's shape), completed
     /// here with the run's timestamps, metadata and strategy.
     public static func enqueue(_ c: PGConnection, runID: String, event: String, runPayload: JSON? = nil) throws {
+        let s = enqueueStatement(runID: runID, event: event, runPayload: runPayload)
+        try c.query(s.sql, s.params)
+    }
+
+    /// `enqueue` as one statement (for a pipeline), waking the dispatchers when it queued anything.
+    static func enqueueStatement(runID: String, event: String, runPayload: JSON? = nil) -> (sql: String, params: [String?]) {
         let perRun = event == "run.completed" || event == "run.failed" || event == "run.cancelled"
         // The payload is built per recipient, so a run with none (the common case) costs one
         // index probe instead of serializing the run for nobody.
-        let r = try c.query("""
+        return ("WITH q AS (\(enqueueInsert(run: "$1", event: "$2", perRun: "$3", runPayload: "$4")))\nSELECT \(wake("q"))",
+                [runID, event, perRun ? "true" : "false", runPayload?.description])
+    }
+
+    /// The insert of `enqueue` (RETURNING 1), its parameters placed by the caller: run id, event
+    /// name (text), whether the run's own URL gets it (boolean), the body for that URL (jsonb).
+    static func enqueueInsert(run: String, event: String, perRun: String, runPayload: String) -> String {
+        """
+        INSERT INTO webhook_deliveries (delivery_id, webhook_id, url, run_id, event_type, payload)
+        SELECT gen_random_uuid(), t.webhook_id, t.url, r.run_id, \(event)::text,
+               CASE WHEN t.webhook_id IS NULL AND \(runPayload)::jsonb IS NOT NULL
+                    THEN \(runPayload)::jsonb || jsonb_build_object('created_at', duragraph_ts(r.created_at), 'updated_at', duragraph_ts(r.updated_at),
+                                                         'metadata', r.metadata, 'multitask_strategy', r.multitask_strategy)
+                    ELSE jsonb_build_object('type', \(event)::text, 'timestamp', duragraph_ts(clock_timestamp()), 'data', \(RunsSQL.object)) END
+        FROM runs r
+        CROSS JOIN LATERAL (
+            SELECT w.webhook_id, w.url FROM webhooks w WHERE w.enabled AND (\(event)::text = ANY (w.events) OR '*' = ANY (w.events))
+            UNION ALL
+            SELECT NULL, r.webhook WHERE \(perRun)::boolean AND r.webhook IS NOT NULL
+        ) t
+        WHERE r.run_id = \(run)
+        RETURNING 1
+        """
+    }
+
+    /// A data-modifying CTE body that queues `event` (a constant: run.created, run.started) for
+    /// every run row of `source` (a CTE returning whole runs rows, aliased r in the payload) to
+    /// every enabled endpoint subscribed to it. Used inside the statements that create and
+    /// claim runs, so those stay one statement.
+    static func enqueueFrom(_ source: String, event: String, where condition: String = "true") -> String {
+        precondition(event.allSatisfy { $0.isLetter || $0 == "." }, "event must be a constant name")
+        return """
             INSERT INTO webhook_deliveries (delivery_id, webhook_id, url, run_id, event_type, payload)
-            SELECT gen_random_uuid(), t.webhook_id, t.url, $1, $2,
-                   CASE WHEN t.webhook_id IS NULL AND $4::jsonb IS NOT NULL
-                        THEN $4::jsonb || jsonb_build_object('created_at', duragraph_ts(r.created_at), 'updated_at', duragraph_ts(r.updated_at),
-                                                             'metadata', r.metadata, 'multitask_strategy', r.multitask_strategy)
-                        ELSE jsonb_build_object('type', $2::text, 'timestamp', duragraph_ts(clock_timestamp()), 'data', \(RunsSQL.object)) END
-            FROM runs r
-            CROSS JOIN LATERAL (
-                SELECT w.webhook_id, w.url FROM webhooks w WHERE w.enabled AND ($2 = ANY (w.events) OR '*' = ANY (w.events))
-                UNION ALL
-                SELECT NULL, r.webhook WHERE $3::boolean AND r.webhook IS NOT NULL
-            ) t
-            WHERE r.run_id = $1
-            """, [runID, event, perRun ? "true" : "false", runPayload?.description])
-        if r.affected > 0 { try c.query("SELECT pg_notify($1, '')", [Self.channel]) }
+            SELECT gen_random_uuid(), w.webhook_id, w.url, r.run_id, '\(event)',
+                   jsonb_build_object('type', '\(event)', 'timestamp', duragraph_ts(clock_timestamp()), 'data', \(RunsSQL.object))
+            FROM \(source) r JOIN webhooks w ON w.enabled AND ('\(event)' = ANY (w.events) OR '*' = ANY (w.events))
+            WHERE \(condition)
+            RETURNING 1
+            """
+    }
+
+    /// A scalar expression that wakes the dispatchers when the CTE `queued` inserted anything.
+    static func wake(_ queued: String) -> String {
+        "(SELECT pg_notify('\(channel)', '') FROM (SELECT 1 FROM \(queued) LIMIT 1) x) IS NULL AS woke"
     }
 
     // MARK: dispatcher

@@ -24,10 +24,16 @@ struct NativeStreamAPI {
             if raw.isEmpty { throw HTTPError.validation("run_id", "run_id is required") }
             guard Random.isUUID(raw) else { throw HTTPError.notFound("run", raw) }
             let runID = raw.lowercased()
-            guard try hub.events.runInfo(runID) != nil else { throw HTTPError.notFound("run", runID) }
-            let sub = Subscriber(scope: .run(runID), after: try Self.lastEventID(req), hub: hub, preamble: "retry: 2000\n\n") { e in
+            let after = try Self.lastEventID(req)
+            let sub = Subscriber(scope: .run(runID), after: after, hub: hub, preamble: "retry: 2000\n\n") { e in
                 (Self.frame(e, id: e.seq), Self.terminal.contains(e.type))
             }
+            // Listening before reading: an event committed meanwhile arrives live.
+            hub.add(sub)
+            let found: (threadID: String, events: [EventsSQL.Event])?
+            do { found = try hub.events.runWithEvents(runID, after: after, limit: Subscriber.catchUpBatch) } catch { hub.remove(sub); throw error }
+            guard let found else { hub.remove(sub); throw HTTPError.notFound("run", runID) }
+            sub.prime(found.events)
             return .eventStream(sub)
         }
         let params: [Operation.Param] = [.init(name: "last_event_id", schema: ["type": "integer", "minimum": 0],

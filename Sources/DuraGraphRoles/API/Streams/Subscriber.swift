@@ -69,6 +69,18 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
         left?()
     }
 
+    /// Catch-up done by the caller: `events` were read from the log after the subscriber was
+    /// added to the hub (`hub.add`), so nothing committed in between is missed.
+    func prime(_ events: [EventsSQL.Event]) {
+        pthread_mutex_lock(lock)
+        for e in events where key(e) > queued {
+            append(e)
+            if ended { break }
+        }
+        if events.count < Self.catchUpBatch && !missedWhileCatchingUp { catchingUp = false }
+        pthread_mutex_unlock(lock)
+    }
+
     /// Live events from the hub (any order of arrival; the cursor filters).
     func deliver(_ events: [EventsSQL.Event]) {
         pthread_mutex_lock(lock)
