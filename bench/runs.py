@@ -2,9 +2,11 @@
 
     bench/runs.py [--runs N]
 
-Prints runs completed per second at several client concurrencies (create thread + create run +
-read its stream to the end), create-to-completed latency p50/p99 (client clock), and scheduler throughput with 1
-and 2 scheduler processes (a backlog of queued runs drained)."""
+Prints runs completed per second at several client concurrencies, create-to-completed latency
+p50/p99 (client clock), and scheduler throughput with 1 and 2 scheduler processes (a backlog of
+queued runs drained). Two client loops: a new thread for every run (create thread + create run +
+read its stream to the end: three requests per run), and conversations (ten runs, one after the
+other, on each thread: create run + read its stream, plus a thread every tenth run)."""
 import argparse
 import http.client
 import json
@@ -48,25 +50,28 @@ class Client:
             raise RuntimeError(f"{path}: stream ended without run.completed")
 
 
-def one_run(client, aid):
-    tid = client.post("/api/v1/threads", {})["thread_id"]
+def one_run(client, aid, tid):
     t1 = time.monotonic()
     run = client.post("/api/v1/runs", {"thread_id": tid, "assistant_id": aid, "input": {"message": "hi"}})
     client.stream(f"/api/v1/runs/{run['run_id']}/stream")
     return time.monotonic() - t1
 
 
-def client_process(base, aid, threads, total, counter, out):
+def client_process(base, aid, threads, total, turns, counter, out):
     lat = []
 
     def worker():
         c = Client(base)
+        n = 0
         while True:
             with counter.get_lock():
                 if counter.value >= total:
                     return
                 counter.value += 1
-            lat.append(one_run(c, aid))
+            if n % turns == 0:
+                tid = c.post("/api/v1/threads", {})["thread_id"]
+            n += 1
+            lat.append(one_run(c, aid, tid))
     ts = [threading.Thread(target=worker) for _ in range(threads)]
     for t in ts:
         t.start()
@@ -75,12 +80,13 @@ def client_process(base, aid, threads, total, counter, out):
     out.put(lat)
 
 
-def closed_loop(base, aid, concurrency, total):
-    """`concurrency` clients, each creating a thread and a run and waiting for it, in a loop.
-    Spread over two client processes (past one client) so the client's GIL is not the limit."""
+def closed_loop(base, aid, concurrency, total, turns=1):
+    """`concurrency` clients, each creating a run and waiting for it, in a loop, on a new thread
+    every `turns` runs. Spread over two client processes (past one client) so the client's GIL
+    is not the limit."""
     procs = 1 if concurrency == 1 else 2
     counter, out = mp.Value("i", 0), mp.Queue()
-    ps = [mp.Process(target=client_process, args=(base, aid, concurrency // procs, total, counter, out)) for _ in range(procs)]
+    ps = [mp.Process(target=client_process, args=(base, aid, concurrency // procs, total, turns, counter, out)) for _ in range(procs)]
     start = time.monotonic()
     for p in ps:
         p.start()
@@ -101,10 +107,12 @@ def main():
     try:
         aid = setup(srv.base)
         closed_loop(srv.base, aid, 4, 50)   # warm-up
-        print("concurrency  runs/s   p50        p99")
-        for c in [1, 4, 16, 32]:
-            rate, lat = closed_loop(srv.base, aid, c, a.runs)
-            print(f"{c:11d}  {rate:7.1f}  {ms(pct(lat, 50)):>9}  {ms(pct(lat, 99)):>9}")
+        for turns, what in [(1, "a new thread per run"), (10, "conversations: 10 runs per thread")]:
+            print(f"# {what}")
+            print("concurrency  runs/s   p50        p99")
+            for c in [1, 4, 16, 32]:
+                rate, lat = closed_loop(srv.base, aid, c, a.runs, turns)
+                print(f"{c:11d}  {rate:7.1f}  {ms(pct(lat, 50)):>9}  {ms(pct(lat, 99)):>9}")
     finally:
         srv.stop()
     for schedulers in [1, 2]:

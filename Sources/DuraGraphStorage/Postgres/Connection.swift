@@ -95,18 +95,12 @@ public final class PGConnection: @unchecked Sendable {
         }
         var name = prepared[sql]
         if name == nil && prepared.count < Self.maxPrepared {
-            preparedSerial += 1
-            let n = "dg\(preparedSerial)"
-            guard PQsendPrepare(conn, n, sql, Int32(params.count), nil) == 1 else { throw failure() }
+            let n = try sendPrepare(sql, parameters: params.count)
             _ = try collect(timeout: timeout)
             prepared[sql] = n
             name = n
         }
-        let sent = withCStringArray(params) { p in
-            if let name { PQsendQueryPrepared(conn, name, Int32(params.count), p, nil, nil, 0) }
-            else { PQsendQueryParams(conn, sql, Int32(params.count), nil, p, nil, nil, 0) }
-        }
-        guard sent == 1 else { throw failure() }
+        try send(sql, prepared: name, params)
         do {
             return try collect(timeout: timeout)
         } catch {
@@ -129,18 +123,12 @@ public final class PGConnection: @unchecked Sendable {
         for (sql, params) in statements {
             var name = prepared[sql] ?? preparing[sql]
             if name == nil && prepared.count + preparing.count < Self.maxPrepared {
-                preparedSerial += 1
-                let n = "dg\(preparedSerial)"
-                guard PQsendPrepare(conn, n, sql, Int32(params.count), nil) == 1 else { throw failure() }
+                let n = try sendPrepare(sql, parameters: params.count)
                 commands.append((sql, true))
                 preparing[sql] = n
                 name = n
             }
-            let sent = withCStringArray(params) { p in
-                if let name { PQsendQueryPrepared(conn, name, Int32(params.count), p, nil, nil, 0) }
-                else { PQsendQueryParams(conn, sql, Int32(params.count), nil, p, nil, nil, 0) }
-            }
-            guard sent == 1 else { throw failure() }
+            try send(sql, prepared: name, params)
             commands.append((sql, false))
         }
         guard PQpipelineSync(conn) == 1 else { throw failure() }
@@ -186,6 +174,24 @@ public final class PGConnection: @unchecked Sendable {
         }
         if let error { throw error }
         return results
+    }
+
+    /// Sends the preparation of `sql` under a new name (never reused: a prepare that timed out
+    /// may still exist on the server); returns the name.
+    private func sendPrepare(_ sql: String, parameters: Int) throws(PGError) -> String {
+        preparedSerial += 1
+        let name = "dg\(preparedSerial)"
+        guard PQsendPrepare(conn, name, sql, Int32(parameters), nil) == 1 else { throw failure() }
+        return name
+    }
+
+    /// Sends one execution: of the prepared statement `name`, or of `sql` unprepared.
+    private func send(_ sql: String, prepared name: String?, _ params: [String?]) throws(PGError) {
+        let sent = withCStringArray(params) { p in
+            if let name { PQsendQueryPrepared(conn, name, Int32(params.count), p, nil, nil, 0) }
+            else { PQsendQueryParams(conn, sql, Int32(params.count), nil, p, nil, nil, 0) }
+        }
+        guard sent == 1 else { throw failure() }
     }
 
     /// Runs statements without parameters (migrations, LISTEN). Several statements are allowed.
