@@ -292,5 +292,11 @@ public enum Schema {
             RETURN true;
         END $$;
         """),
+        Migration(version: 7, name: "inline_timestamp_format", sql: """
+        -- to_char is STABLE, so an IMMUTABLE wrapper is never inlined: every statement that formats
+        -- a timestamp re-parsed and ran it as a SQL function (~3% of the server's CPU per run).
+        -- Declared STABLE, it is inlined into the calling statement's plan.
+        ALTER FUNCTION duragraph_ts(timestamptz) STABLE;
+        """),
     ]
 }
