@@ -452,3 +452,30 @@ def test_a_refused_stateless_run_leaves_no_thread(client):
     with pytest.raises(UnprocessableEntityError):
         client.runs.create(None, "echo", input=[1, 2])
     assert client.threads.count() == before
+
+
+def test_out_of_range_paging_and_integers_are_422_not_500(client, stack):
+    # Found by fuzzing every operation: negative limit/offset reached PostgreSQL (LIMIT must not be
+    # negative) and integers past int32 overflowed a cast; the official server validates them (422).
+    t = client.threads.create()["thread_id"]
+    a = client.assistants.create("echo")["assistant_id"]
+    calls = [lambda **kw: client.threads.search(**kw), lambda **kw: client.assistants.search(**kw),
+             lambda **kw: client.crons.search(**kw), lambda **kw: client.runs.list(t, **kw),
+             lambda **kw: client.store.search_items(["ns"], **kw), lambda **kw: client.store.list_namespaces(**kw),
+             lambda **kw: client.assistants.get_versions(a, **kw)]
+    for call in calls:
+        for bad in [dict(limit=-1), dict(offset=-1), dict(limit=0)]:
+            with pytest.raises(UnprocessableEntityError):
+                call(**bad)
+        assert isinstance(call(limit=2, offset=0), (list, dict))
+    for bad in [dict(limit=1001), dict(limit=-5)]:
+        with pytest.raises(UnprocessableEntityError):
+            client.threads.get_history(t, **bad)
+    for body in [{"version": 99999999999}, {"version": -1}, {"version": "x"}]:
+        r = httpx.post(f"{stack.api.base}/assistants/{a}/latest", json=body)
+        assert r.status_code == 422 and "version" in r.json()["detail"], r.text
+    assert client.assistants.set_latest(a, 1)["version"] == 1
+    r = httpx.post(f"{stack.api.base}/store/namespaces", json={"max_depth": 99999999999})
+    assert r.status_code == 422 and "max_depth" in r.json()["detail"], r.text
+    r = httpx.get(f"{stack.api.base}/threads/{t}/runs", params={"limit": "abc"})
+    assert r.status_code == 422 and "limit" in r.json()["detail"], r.text

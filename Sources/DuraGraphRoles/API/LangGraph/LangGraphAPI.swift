@@ -110,9 +110,9 @@ struct LangGraphAPI {
         api.add(op("POST", "/assistants/search", "Search assistants")) { req in
             try ensureDefaults()
             let f = Fields(try req.jsonObject(allowEmpty: true))
-            let limit = Int(f.o["limit"]?.intValue ?? 10), offset = Int(f.o["offset"]?.intValue ?? 0)
+            let (limit, offset) = try f.page(limit: 10)
             let r = try lg.searchAssistants(metadata: try f.object("metadata"), graphID: try f.string("graph_id"), name: try f.string("name"),
-                                            limit: max(1, min(limit, 1000)), offset: max(0, offset),
+                                            limit: limit, offset: offset,
                                             sortBy: try f.string("sort_by") ?? "created_at", desc: (try f.string("sort_order") ?? "desc") == "desc")
             var headers: [(String, String)] = []
             if r.more { headers.append(("X-Pagination-Next", String(offset + limit))) }
@@ -127,17 +127,19 @@ struct LangGraphAPI {
         api.add(op("POST", "/assistants/:assistant_id/versions", "List an assistant's versions")) { req in
             let id = try assistantID(req.param("assistant_id"))
             let f = Fields(try req.jsonObject(allowEmpty: true))
+            let (limit, offset) = try f.page(limit: 10)
             guard try store.exists(id: id) else { throw Self.detail(404, "Assistant not found") }
-            return .json(200, .array(try lg.assistantVersions(id: id, metadata: try f.object("metadata"),
-                                                              limit: Int(f.o["limit"]?.intValue ?? 10), offset: Int(f.o["offset"]?.intValue ?? 0))))
+            return .json(200, .array(try lg.assistantVersions(id: id, metadata: try f.object("metadata"), limit: limit, offset: offset)))
         }
         api.add(op("POST", "/assistants/:assistant_id/latest", "Set the latest version")) { req in
             let id = try assistantID(req.param("assistant_id"))
             let f = Fields(try req.jsonObject(allowEmpty: true))
-            guard let v = f.o["version"]?.intValue ?? req.queryValue("version").flatMap({ Int64($0) }) else {
+            // In the body (the SDK) or the query string.
+            let versions = 1...Int(Int32.max)
+            guard let v = try f.int("version", in: versions) ?? Fields(query: req, ["version"]).int("version", in: versions) else {
                 throw Self.detail(422, "version is required")
             }
-            guard let a = try lg.setLatest(id: id, version: Int(v)) else { throw Self.detail(404, "Assistant or version not found") }
+            guard let a = try lg.setLatest(id: id, version: v) else { throw Self.detail(404, "Assistant or version not found") }
             return .json(200, LG.assistant(a))
         }
         api.add(op("GET", "/assistants/:assistant_id/graph", "The assistant's graph")) { req in

@@ -68,9 +68,9 @@ extension LangGraphAPI {
         api.add(op("POST", "/runs/crons/search", "Search crons")) { req in
             let f = Fields(try req.jsonObject(allowEmpty: true))
             let aid = try f.string("assistant_id").map { try assistantID($0) }
+            let (limit, offset) = try f.page(limit: 10)
             return .json(200, .array(try crons.search(assistantID: aid, threadID: try f.uuid("thread_id"), enabled: f.o["enabled"]?.boolValue,
-                                                      metadata: try f.object("metadata"), limit: Int(f.o["limit"]?.intValue ?? 10),
-                                                      offset: Int(f.o["offset"]?.intValue ?? 0))))
+                                                      metadata: try f.object("metadata"), limit: limit, offset: offset)))
         }
         api.add(op("POST", "/runs/crons/count", "Count crons")) { req in
             let f = Fields(try req.jsonObject(allowEmpty: true))

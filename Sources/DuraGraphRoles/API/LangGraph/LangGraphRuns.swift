@@ -214,8 +214,8 @@ extension LangGraphAPI {
                 default: return nil
                 }
             }
-            let rows = try lg.runs(threadID: t, status: native, limit: Int(req.queryValue("limit") ?? "") ?? 10,
-                                   offset: Int(req.queryValue("offset") ?? "") ?? 0)
+            let (limit, offset) = try Fields(query: req, ["limit", "offset"]).page(limit: 10)
+            let rows = try lg.runs(threadID: t, status: native, limit: limit, offset: offset)
             return .json(200, .array(rows.map { LG.run($0.run, kwargs: $0.kwargs) }))
         }
         api.add(op("GET", "/threads/:thread_id/runs/:run_id", "Get a run")) { req in
@@ -296,9 +296,9 @@ extension LangGraphAPI {
         }
         api.add(op("POST", "/store/items/search", "Search items by namespace prefix and filter")) { req in
             let f = Fields(try req.jsonObject(allowEmpty: true))
+            let (limit, offset) = try f.page(limit: 10, max: .max)
             let items = try lg.searchItems(prefix: f.o["namespace_prefix"] == nil ? [] : try namespace(f.o["namespace_prefix"]),
-                                           filter: try f.object("filter"), limit: Int(f.o["limit"]?.intValue ?? 10),
-                                           offset: Int(f.o["offset"]?.intValue ?? 0))
+                                           filter: try f.object("filter"), limit: limit, offset: offset)
             return .json(200, ["items": .array(items.map { i in
                 guard case .object(var o) = i else { return i }
                 o["score"] = .null
@@ -307,10 +307,11 @@ extension LangGraphAPI {
         }
         api.add(op("POST", "/store/namespaces", "List namespaces")) { req in
             let f = Fields(try req.jsonObject(allowEmpty: true))
+            let (limit, offset) = try f.page(limit: 100, max: .max)
             let ns = try lg.namespaces(prefix: f.o["prefix"] == nil ? [] : try namespace(f.o["prefix"]),
                                        suffix: f.o["suffix"] == nil ? [] : try namespace(f.o["suffix"]),
-                                       maxDepth: f.o["max_depth"]?.intValue.map { Int($0) },
-                                       limit: Int(f.o["limit"]?.intValue ?? 100), offset: Int(f.o["offset"]?.intValue ?? 0))
+                                       maxDepth: try f.int("max_depth", in: 1...Int(Int32.max)),
+                                       limit: limit, offset: offset)
             return .json(200, ["namespaces": .array(ns.map { .array($0.map(JSON.string)) })])
         }
     }

@@ -87,9 +87,10 @@ extension LangGraphAPI {
         api.add(op("POST", "/threads/search", "Search threads")) { req in
             let f = Fields(try req.jsonObject(allowEmpty: true))
             let ids = try f.array("ids")?.compactMap(\.stringValue).filter(Random.isUUID)
+            let (limit, offset) = try f.page(limit: 10)
             return .json(200, .array(try lg.searchThreads(metadata: try f.object("metadata"), values: try f.object("values"),
                                                           status: try f.string("status"), ids: ids,
-                                                          limit: Int(f.o["limit"]?.intValue ?? 10), offset: Int(f.o["offset"]?.intValue ?? 0),
+                                                          limit: limit, offset: offset,
                                                           sortBy: try f.string("sort_by") ?? "created_at",
                                                           desc: (try f.string("sort_order") ?? "desc") == "desc").map(LG.thread)))
         }
@@ -157,7 +158,8 @@ extension LangGraphAPI {
             var before = try? f.string("before")
             if before == nil { before = f.o["before"]?["checkpoint_id"]?.stringValue }
             if let b = before, !Random.isUUID(b) { before = nil }
-            let cps = try lg.checkpoints(threadID: id, limit: Int(f.o["limit"]?.intValue ?? 10), before: before ?? nil)
+            let limit = try f.int("limit", default: 10, in: 1...1000)
+            let cps = try lg.checkpoints(threadID: id, limit: limit, before: before ?? nil)
             return .json(200, .array(cps.map { LG.state(threadID: id, $0) }))
         }
         let hub = self.hub

@@ -8,6 +8,13 @@ struct Fields {
     let o: [String: JSON]
     init(_ o: [String: JSON]) { self.o = o }
 
+    /// Query parameters `keys` as fields: integers as numbers, anything else as text.
+    init(query req: HTTPRequest, _ keys: [String]) {
+        var o: [String: JSON] = [:]
+        for k in keys { if let v = req.queryValue(k) { o[k] = Int64(v).map(JSON.int) ?? .string(v) } }
+        self.o = o
+    }
+
     func present(_ k: String) -> Bool { o[k] != nil }
 
     func string(_ k: String, required: Bool = false, max: Int = 10_000, nonEmpty: Bool = false) throws(HTTPError) -> String? {
@@ -46,6 +53,29 @@ struct Fields {
         guard let s = try string(k, required: required, max: 64) else { return nil }
         guard Random.isUUID(s) else { throw .validation(k, "\(k) must be a UUID") }
         return s.lowercased()
+    }
+
+    /// An integer within `range`; nil when absent.
+    func int(_ k: String, in range: ClosedRange<Int>) throws(HTTPError) -> Int? {
+        switch o[k] {
+        case nil, .null?: return nil
+        case let v?:
+            guard let i = v.intValue else { throw .validation(k, "\(k) must be an integer, not \(v.typeName)") }
+            guard range.contains(Int(clamping: i)) else {
+                throw .validation(k, range.upperBound == .max ? "\(k) must be at least \(range.lowerBound)"
+                                                              : "\(k) must be from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return Int(i)
+        }
+    }
+
+    func int(_ k: String, default d: Int, in range: ClosedRange<Int>) throws(HTTPError) -> Int {
+        try int(k, in: range) ?? d
+    }
+
+    /// LangGraph's `limit` (1-`max`, default `d`) and `offset` (≥ 0) of a search body.
+    func page(limit d: Int, max: Int = 1000) throws(HTTPError) -> (limit: Int, offset: Int) {
+        (try int("limit", default: d, in: 1...max), try int("offset", default: 0, in: 0...Int.max))
     }
 
     func oneOf(_ k: String, _ allowed: [String], default d: String) throws(HTTPError) -> String {
