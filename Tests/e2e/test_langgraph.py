@@ -479,3 +479,8 @@ def test_out_of_range_paging_and_integers_are_422_not_500(client, stack):
     assert r.status_code == 422 and "max_depth" in r.json()["detail"], r.text
     r = httpx.get(f"{stack.api.base}/threads/{t}/runs", params={"limit": "abc"})
     assert r.status_code == 422 and "limit" in r.json()["detail"], r.text
+    for ttl in [1e300, -1, "soon"]:   # 1e300 minutes was past PostgreSQL's timestamps
+        r = httpx.put(f"{stack.api.base}/store/items", json={"namespace": ["ns"], "key": "k", "value": {}, "ttl": ttl})
+        assert r.status_code == 422 and "ttl" in r.json()["detail"], r.text
+    client.store.put_item(["ns"], "k", {"v": 1}, ttl=5)
+    assert client.store.get_item(["ns"], "k")["value"] == {"v": 1}

@@ -280,7 +280,7 @@ extension LangGraphAPI {
         api.add(op("PUT", "/store/items", "Put an item", 204)) { req in
             let f = Fields(try req.jsonObject())
             guard let key = try f.string("key"), case .object? = f.o["value"] else { throw Self.detail(422, "key and value (object) are required") }
-            try lg.putItem(namespace: try namespace(f.o["namespace"]), key: key, value: f.o["value"]!, ttlMinutes: f.o["ttl"]?.doubleValue)
+            try lg.putItem(namespace: try namespace(f.o["namespace"]), key: key, value: f.o["value"]!, ttlMinutes: try Self.ttlMinutes(f.o["ttl"]))
             return .empty(204)
         }
         api.add(op("GET", "/store/items", "Get an item")) { req in

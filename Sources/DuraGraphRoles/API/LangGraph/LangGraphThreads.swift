@@ -10,7 +10,8 @@ extension LangGraphAPI {
         return raw.lowercased()
     }
 
-    /// LangGraph's thread `ttl`: minutes, or {"ttl": minutes, "strategy": "delete"}.
+    /// LangGraph's `ttl` of a thread or a store item: minutes (up to ten years), or
+    /// {"ttl": minutes, "strategy": "delete"}.
     static func ttlMinutes(_ v: JSON?) throws -> Double? {
         guard let v, v != .null else { return nil }
         var minutes = v.doubleValue
