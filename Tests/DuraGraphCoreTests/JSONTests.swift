@@ -19,6 +19,15 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSON.parse(#""\u0000""#) }
     }
 
+    @Test func printsEscapesExactly() throws {
+        let s = "a\"b\\c\nd\re\tf\u{1F}g\u{2028}h\u{2029}i/é😀\u{E2}"
+        #expect(JSON.string(s).description == #""a\"b\\c\nd\re\tf\u001fg\u2028h\u2029i/é😀â""#)
+        #expect(try JSON.parse(JSON.string(s).description) == .string(s))
+        #expect(JSON.object(["b": 1, "a": [.null, true, "x"]]).utf8Bytes == Array(#"{"a":[null,true,"x"],"b":1}"#.utf8))
+        let long = String(repeating: "echo: ", count: 100_000) + "\u{0}"
+        #expect(JSON.string(long).description == "\"" + String(repeating: "echo: ", count: 100_000) + "\\u0000\"")
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "tru", "\"abc", "{} x", "[\"\u{1}\"]", "-"])
     func rejectsMalformed(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSON.parse(text) }

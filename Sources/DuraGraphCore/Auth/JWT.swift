@@ -76,8 +76,8 @@ public struct JWTVerifier: Sendable {
 
     /// Signs claims with HS256 (tests and tooling).
     public static func sign(_ claims: JSON, secret: String, alg: String = "HS256") -> String {
-        let header = Base64URL.encode(Array(JSON.object(["alg": .string(alg), "typ": "JWT"]).description.utf8))
-        let payload = Base64URL.encode(Array(claims.description.utf8))
+        let header = Base64URL.encode(JSON.object(["alg": .string(alg), "typ": "JWT"]).utf8Bytes)
+        let payload = Base64URL.encode(claims.utf8Bytes)
         let sig = AuthCrypto.hmacSHA256(key: Array(secret.utf8), Array("\(header).\(payload)".utf8))
         return "\(header).\(payload).\(Base64URL.encode(sig))"
     }

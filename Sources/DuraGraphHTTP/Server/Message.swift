@@ -47,7 +47,7 @@ public struct HTTPResponse: Sendable {
 
     public static func json(_ status: Int, _ value: JSON, headers: [(String, String)] = []) -> HTTPResponse {
         HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers,
-                     body: Array(value.description.utf8))
+                     body: value.utf8Bytes)
     }
 
     public static func text(_ status: Int, _ s: String, contentType: String = "text/plain; charset=utf-8") -> HTTPResponse {
