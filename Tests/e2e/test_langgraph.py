@@ -1,5 +1,6 @@
 """The official langgraph-sdk (pinned in tests-requirements.txt) against DuraGraph, unmodified."""
 import asyncio
+import threading
 import time
 import uuid
 
@@ -484,3 +485,29 @@ def test_out_of_range_paging_and_integers_are_422_not_500(client, stack):
         assert r.status_code == 422 and "ttl" in r.json()["detail"], r.text
     client.store.put_item(["ns"], "k", {"v": 1}, ttl=5)
     assert client.store.get_item(["ns"], "k")["value"] == {"v": 1}
+
+
+def test_a_rolled_back_run_ends_its_joiners(client):
+    # A run deleted by a later run's multitask rollback never ends on its own: join and
+    # join_stream must still return (with an error), not wait forever.
+    t = client.threads.create()["thread_id"]
+    doomed = client.runs.create(t, "echo", input=human("later"), after_seconds=30)
+    out = {}
+
+    def join():
+        out["join"] = client.runs.join(t, doomed["run_id"])
+
+    def join_stream():
+        out["stream"] = [(p.event, p.data) for p in client.runs.join_stream(t, doomed["run_id"])]
+    ts = [threading.Thread(target=join), threading.Thread(target=join_stream)]
+    for th in ts:
+        th.start()
+    time.sleep(0.5)
+    client.runs.create(t, "echo", input=human("now"), multitask_strategy="rollback")
+    for th in ts:
+        th.join(10)
+        assert not th.is_alive(), "joining a rolled-back run must end"
+    assert out["join"]["__error__"]["error"] == "RunDeleted"
+    assert out["stream"][-1][0] == "error" and out["stream"][-1][1]["error"] == "RunDeleted"
+    with pytest.raises(NotFoundError):
+        client.runs.get(t, doomed["run_id"])

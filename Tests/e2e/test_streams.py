@@ -174,3 +174,32 @@ def test_cancelling_a_queued_run_ends_its_stream(stack):
     assert not t.is_alive(), "the stream of a cancelled queued run must end"
     assert [e[1] for e in result["events"]] == ["run.cancelled"]
     requests.post(f"{stack.base}/runs/{busy['run_id']}/cancel")
+
+
+def test_deleting_the_thread_ends_its_streams_and_its_runs_streams(stack):
+    # Found by a chaos test: a run deleted before its end (thread deleted, multitask rollback)
+    # never logs a terminal event, and its streams sent heartbeats forever.
+    aid = stack.assistant(graph_id="agent", config={"model": "slow-20"})
+    tid = stack.thread()
+    busy = stack.run(aid, tid, input={"message": "long"})
+    queued = stack.run(aid, tid, input={"message": "waits"})
+    result = {}
+
+    def consume(key, path):
+        with requests.get(f"{stack.base}{path}", stream=True, timeout=20) as r:
+            result[key] = read_sse(r)
+    ts = [threading.Thread(target=consume, args=(k, p)) for k, p in
+          [("busy", f"/runs/{busy['run_id']}/stream"), ("queued", f"/runs/{queued['run_id']}/stream"), ("thread", f"/threads/{tid}/stream")]]
+    for t in ts:
+        t.start()
+    wait_for(lambda: requests.get(f"{stack.base}/runs/{busy['run_id']}").json()["status"] == "in_progress", 10, what="run started")
+    time.sleep(0.5)
+    assert requests.delete(f"{stack.base}/threads/{tid}").status_code == 204
+    for t in ts:
+        t.join(10)
+        assert not t.is_alive(), "a deleted run's or thread's stream must end"
+    assert result["queued"] == [(0, "run.deleted", result["queued"][0][2])]
+    assert result["queued"][0][2]["run_id"] == queued["run_id"] and "deleted" in result["queued"][0][2]["data"]["message"]
+    assert result["busy"][0][1] == "run.started" and result["busy"][-1][1] == "run.deleted"
+    assert result["thread"][-1][1] == "thread.deleted" and result["thread"][-1][2]["thread_id"] == tid
+    assert requests.get(f"{stack.base}/runs/{queued['run_id']}/stream").status_code == 404

@@ -298,5 +298,23 @@ public enum Schema {
         -- Declared STABLE, it is inlined into the calling statement's plan.
         ALTER FUNCTION duragraph_ts(timestamptz) STABLE;
         """),
+        Migration(version: 8, name: "announce_deletions", sql: """
+        -- Streams and waits follow a run until its terminal event; a run deleted before that (a
+        -- multitask rollback, its thread deleted, pruned or expired) never sends one. Every way a
+        -- run or a thread goes (cascades included) announces it on the run-events channel, so the
+        -- api ends those streams instead of sending heartbeats forever.
+        CREATE FUNCTION duragraph_run_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('duragraph_run_events', OLD.run_id::text || ':run-deleted');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER runs_announce_delete AFTER DELETE ON runs FOR EACH ROW EXECUTE FUNCTION duragraph_run_deleted();
+        CREATE FUNCTION duragraph_thread_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('duragraph_run_events', OLD.thread_id::text || ':thread-deleted');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER threads_announce_delete AFTER DELETE ON threads FOR EACH ROW EXECUTE FUNCTION duragraph_thread_deleted();
+        """),
     ]
 }

@@ -13,6 +13,9 @@ public struct EventsSQL: Sendable {
         public let type: String
         public let ts: String
         public let data: JSON
+        public init(eventID: Int64, runID: String, threadID: String, seq: Int64, type: String, ts: String, data: JSON) {
+            self.eventID = eventID; self.runID = runID; self.threadID = threadID; self.seq = seq; self.type = type; self.ts = ts; self.data = data
+        }
     }
 
     static let columns = """

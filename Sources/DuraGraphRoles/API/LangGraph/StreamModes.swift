@@ -11,7 +11,7 @@ final class LGStreamFormatter: Sendable {
     let threadStream: Bool
     private let partial = Mutex<[String: String]>([:])
 
-    static let terminal: Set<String> = ["run.completed", "run.failed", "run.cancelled", "run.requires_action"]
+    static let terminal: Set<String> = ["run.completed", "run.failed", "run.cancelled", "run.requires_action", "run.deleted"]
     static let allModes: Set<String> = ["values", "updates", "messages", "messages-tuple", "events", "debug", "tasks", "checkpoints", "custom"]
 
     init(modes: [String], threadStream: Bool = false) {
@@ -111,6 +111,9 @@ final class LGStreamFormatter: Sendable {
             if modes.contains("updates") { emit("updates", interrupt) } else if modes.contains("values") { emit("values", interrupt) }
         case "run.failed":
             emit("error", ["error": e.data["code"] ?? "error", "message": e.data["message"] ?? "run failed"])
+        case "run.deleted", "thread.deleted":   // made up by the hub: deleted before the run ended
+            emit("error", ["error": e.type == "run.deleted" ? "RunDeleted" : "ThreadDeleted", "message": e.data["message"] ?? .null])
+            return (out, true)
         default:
             break
         }
@@ -140,6 +143,8 @@ final class LGWaitFormatter: Sendable {
             return (JSON.object(o).description, true)
         case "run.failed":
             return (JSON.object(["__error__": ["error": e.data["code"] ?? "error", "message": e.data["message"] ?? "run failed"]]).description, true)
+        case "run.deleted":
+            return (JSON.object(["__error__": ["error": "RunDeleted", "message": e.data["message"] ?? .null]]).description, true)
         default: return (nil, false)
         }
     }

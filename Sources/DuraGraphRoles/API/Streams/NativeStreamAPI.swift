@@ -8,7 +8,8 @@ import DuraGraphStorage
 struct NativeStreamAPI {
     let hub: StreamHub
     let threads: ThreadsSQL
-    static let terminal: Set<String> = ["run.completed", "run.failed", "run.cancelled"]
+    /// `run.deleted` is not in the log: the hub makes it up when the run is deleted before its end.
+    static let terminal: Set<String> = ["run.completed", "run.failed", "run.cancelled", "run.deleted"]
 
     static func frame(_ e: EventsSQL.Event, id: Int64) -> String {
         let data: JSON = ["run_id": .string(e.runID), "thread_id": .string(e.threadID), "seq": .int(e.seq),
@@ -49,7 +50,7 @@ struct NativeStreamAPI {
             let threadID = try req.uuidParam("thread_id", resource: "thread")
             guard try threads.get(id: threadID) != nil else { throw HTTPError.notFound("thread", threadID) }
             let sub = Subscriber(scope: .thread(threadID), after: try Self.lastEventID(req), hub: hub, preamble: "retry: 2000\n\n") { e in
-                (Self.frame(e, id: e.eventID), false)
+                (Self.frame(e, id: e.eventID), e.type == "thread.deleted")
             }
             return .eventStream(sub)
         }

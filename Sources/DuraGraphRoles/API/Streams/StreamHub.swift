@@ -4,7 +4,9 @@ import Synchronization
 
 /// Fans run events out to this process's SSE subscribers. The api role's one LISTEN connection
 /// reports "run_id:seq" after each commit; the hub reads the new events once per run (not once per
-/// subscriber) and hands them to every subscriber of that run or of its thread.
+/// subscriber) and hands them to every subscriber of that run or of its thread. "id:run-deleted"
+/// and "id:thread-deleted" (database triggers) end the streams of what was deleted: no terminal
+/// event will ever come for them.
 final class StreamHub: Sendable {
     let events: EventsSQL
     private let subscribers = Mutex<[ObjectIdentifier: Subscriber]>([:])
@@ -54,6 +56,16 @@ final class StreamHub: Sendable {
         guard let colon = payload.firstIndex(of: ":") else { return }
         let runID = String(payload[..<colon])
         let subs = subscribers.withLock { Array($0.values) }
+        switch payload[payload.index(after: colon)...] {
+        case "run-deleted":
+            runThreads.withLock { _ = $0.removeValue(forKey: runID) }
+            for s in subs where s.scope == .run(runID) { s.gone() }
+            return
+        case "thread-deleted":
+            for s in subs where s.scope == .thread(runID) { s.gone() }
+            return
+        default: break
+        }
         if subs.isEmpty { return }
         let runSubs = subs.filter { $0.scope == .run(runID) }
         if !runSubs.isEmpty, let from = runSubs.map(\.cursor).min(), let evs = try? events.run(runID, after: from) {

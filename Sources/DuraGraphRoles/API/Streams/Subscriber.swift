@@ -73,7 +73,7 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
     /// added to the hub (`hub.add`), so nothing committed in between is missed.
     func prime(_ events: [EventsSQL.Event]) {
         pthread_mutex_lock(lock)
-        for e in events where key(e) > queued {
+        for e in events where key(e) > queued && !ended {
             append(e)
             if ended { break }
         }
@@ -102,6 +102,31 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
         let w = wake
         pthread_mutex_unlock(lock)
         if added { w?() }
+    }
+
+    /// The run (or thread) was deleted before its stream's end: no terminal event will come, so
+    /// the formatter ends the stream on a synthetic `run.deleted` / `thread.deleted` event.
+    func gone() {
+        pthread_mutex_lock(lock)
+        if closed || ended { pthread_mutex_unlock(lock); return }
+        let type: String, runID: String, threadID: String
+        switch scope {
+        case .run(let id): (type, runID, threadID) = ("run.deleted", id, "")
+        case .thread(let id): (type, runID, threadID) = ("thread.deleted", "", id)
+        }
+        let (frame, _) = format(EventsSQL.Event(eventID: queued, runID: runID, threadID: threadID, seq: queued, type: type,
+                                                ts: Clock.rfc3339(Clock.wallMillis()), data: ["message": .string(Self.goneMessage(type))]))
+        if let frame { queue.append(contentsOf: frame.utf8) }
+        ended = true
+        catchingUp = false
+        let w = wake
+        pthread_mutex_unlock(lock)
+        w?()
+    }
+
+    static func goneMessage(_ type: String) -> String {
+        type == "run.deleted" ? "the run was deleted (rolled back, or its thread was deleted) before it ended"
+                              : "the thread was deleted"
     }
 
     func heartbeat() {
