@@ -62,6 +62,10 @@ public struct EventsSQL: Sendable {
         return out
     }
 
+    public func threadExists(_ threadID: String) throws -> Bool {
+        try !pool.query("SELECT 1 FROM threads WHERE thread_id = $1", [threadID]).all.isEmpty
+    }
+
     /// The run's thread and status, or nil when the run does not exist.
     public func runInfo(_ runID: String) throws -> (threadID: String, status: String)? {
         guard let r = try pool.query("SELECT thread_id::text AS t, status FROM runs WHERE run_id = $1", [runID]).first else { return nil }

@@ -45,10 +45,23 @@ final class StreamHub: Sendable {
         for s in subscribers.withLock({ Array($0.values) }) { s.resync() }
     }
 
-    func fetch(_ scope: Subscriber.Scope, after: Int64, limit: Int) -> [EventsSQL.Event]? {
-        switch scope {
-        case .run(let id): return try? events.run(id, after: after, limit: limit)
-        case .thread(let id): return try? events.thread(id, after: after, limit: limit)
+    enum Fetched { case events([EventsSQL.Event]), gone, failed }
+
+    /// A catch-up read of the log. It also notices a run or thread deleted before the subscriber
+    /// joined the hub, whose deletion notice it missed.
+    func fetch(_ scope: Subscriber.Scope, after: Int64, limit: Int) -> Fetched {
+        do {
+            switch scope {
+            case .run(let id):
+                guard let found = try events.runWithEvents(id, after: after, limit: limit) else { return .gone }
+                return .events(found.events)
+            case .thread(let id):
+                let evs = try events.thread(id, after: after, limit: limit)
+                if evs.isEmpty, try !events.threadExists(id) { return .gone }
+                return .events(evs)
+            }
+        } catch {
+            return .failed
         }
     }
 

@@ -109,6 +109,13 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
     func gone() {
         pthread_mutex_lock(lock)
         if closed || ended { pthread_mutex_unlock(lock); return }
+        goneLocked()
+        let w = wake
+        pthread_mutex_unlock(lock)
+        w?()
+    }
+
+    private func goneLocked() {
         let type: String, runID: String, threadID: String
         switch scope {
         case .run(let id): (type, runID, threadID) = ("run.deleted", id, "")
@@ -119,9 +126,6 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
         if let frame { queue.append(contentsOf: frame.utf8) }
         ended = true
         catchingUp = false
-        let w = wake
-        pthread_mutex_unlock(lock)
-        w?()
     }
 
     static func goneMessage(_ type: String) -> String {
@@ -161,9 +165,16 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
         missedWhileCatchingUp = false
         let after = queued
         pthread_mutex_unlock(lock)
-        let events = hub.fetch(scope, after: after, limit: Self.catchUpBatch)
+        let fetched = hub.fetch(scope, after: after, limit: Self.catchUpBatch)
         pthread_mutex_lock(lock)
-        guard let events else { return false }
+        let events: [EventsSQL.Event]
+        switch fetched {
+        case .failed: return false
+        case .gone:
+            if !closed && !ended { goneLocked() }
+            return true
+        case .events(let e): events = e
+        }
         for e in events where key(e) > queued {
             append(e)
             if ended { break }
