@@ -282,9 +282,3 @@ extension LangGraphSQL {
             .all.map { $0["id"]! }
     }
 }
-
-extension LangGraphSQL {
-    public func lastSeq(runID: String) throws -> Int64 {
-        try pool.query("SELECT coalesce(max(seq), 0) AS s FROM run_events WHERE run_id = $1", [runID]).first?.int("s") ?? 0
-    }
-}

@@ -277,12 +277,15 @@ public struct RunsSQL: Sendable {
             let unknown = given.filter { !wanted.contains($0) }
             let missing = wanted.subtracting(given).sorted()
             if !unknown.isEmpty || !missing.isEmpty { return .mismatch(unknown: unknown, missing: missing) }
-            return .resumed(try Self.requeue(c, id, threadID: row.threadID, resume: .array(outputs)))
+            return .resumed(try Self.requeue(c, id, threadID: row.threadID, resume: .array(outputs)).run)
         }
     }
 
     public enum ResumeOutcome: Sendable {
-        case resumed(JSON)
+        /// The run, and the seq of its last event before it was queued again: where a client
+        /// following its continuation starts (read after the commit, it may already include the
+        /// continuation's end).
+        case resumed(JSON, lastSeq: Int64)
         case notWaiting(String)
         /// The run waits for tool outputs, not for human input.
         case wrongKind(String)
@@ -295,7 +298,8 @@ public struct RunsSQL: Sendable {
             guard row.status == "requires_action" else { return .notWaiting(row.status) }
             let kind = row.action?["type"]?.stringValue ?? ""
             guard kind == "human_input" || kind == "interrupt" else { return .wrongKind(kind) }
-            return .resumed(try Self.requeue(c, id, threadID: row.threadID, resume: input))
+            let r = try Self.requeue(c, id, threadID: row.threadID, resume: input)
+            return .resumed(r.run, lastSeq: r.lastSeq)
         }
     }
 
@@ -309,14 +313,15 @@ public struct RunsSQL: Sendable {
 
     /// Queues a paused run again with the value that resumes it (tool outputs or input); its
     /// attempt budget starts over, since pausing was not a failure.
-    private static func requeue(_ c: PGConnection, _ id: String, threadID: String, resume: JSON) throws -> JSON {
+    private static func requeue(_ c: PGConnection, _ id: String, threadID: String, resume: JSON) throws -> (run: JSON, lastSeq: Int64) {
         let r = try c.query("""
             UPDATE runs r SET status = 'queued', tool_outputs = $2::jsonb, required_action = NULL, updated_at = clock_timestamp(),
                 attempt = 0
-            WHERE run_id = $1 RETURNING \(object) AS obj
+            WHERE run_id = $1
+            RETURNING \(object) AS obj, (SELECT coalesce(max(seq), 0) FROM run_events e WHERE e.run_id = r.run_id) AS last_seq
             """, [id, resume.description])
         try c.query(refreshThreadStatus, [threadID, nil])
         try c.query("SELECT pg_notify($1, $2)", [channel, id])
-        return r.objects().first!
+        return (r.objects().first!, r.first?.int("last_seq") ?? 0)
     }
 }

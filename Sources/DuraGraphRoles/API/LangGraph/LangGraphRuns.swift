@@ -73,8 +73,7 @@ extension LangGraphAPI {
            let runID = paused.run["run_id"]?.stringValue {
             let value = o["command"]?["resume"] ?? o["command"]?["update"] ?? [:]
             switch try runs.resume(id: runID, input: value) {
-            case .resumed(let r)?: return Created(run: r, kwargs: paused.kwargs, threadID: t, stateless: false,
-                                                  after: try lg.lastSeq(runID: runID))
+            case .resumed(let r, let lastSeq)?: return Created(run: r, kwargs: paused.kwargs, threadID: t, stateless: false, after: lastSeq)
             case .wrongKind(let kind)?: throw Self.detail(409, "the thread waits for \(kind); submit tool outputs instead")
             default: break
             }

@@ -118,7 +118,7 @@ struct RunsAPI {
             guard let input = f.o["input"], input != .null else { throw HTTPError.validation("input", "input is required") }
             switch try store.resume(id: id, input: input) {
             case nil: throw HTTPError.notFound("run", id)
-            case .resumed(let r)?: return .json(200, r)
+            case .resumed(let r, _)?: return .json(200, r)
             case .notWaiting(let status)?:
                 throw HTTPError.conflict("run is \(status), not waiting for input", details: ["status": .string(status)])
             case .wrongKind(let kind)?:
