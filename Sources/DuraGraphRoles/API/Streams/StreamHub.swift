@@ -75,7 +75,8 @@ final class StreamHub: Sendable {
             for s in subs where s.scope == .run(runID) { s.gone() }
             return
         case "thread-deleted":
-            for s in subs where s.scope == .thread(runID) { s.gone() }
+            let threadID = runID
+            for s in subs where s.scope == .thread(threadID) { s.gone() }
             return
         default: break
         }
