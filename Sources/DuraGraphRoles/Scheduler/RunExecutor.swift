@@ -65,7 +65,7 @@ final class RunExecutor: StepContext {
         do {
             try executeSteps()
         } catch is SchedulerSQL.LeaseLost {
-            Log.warn("lost the lease of a run; another scheduler owns it now", ["run_id": .string(run.runID)])
+            Log.warn("lost the lease of a run (another scheduler took it over, or the run was deleted); stopped it", ["run_id": .string(run.runID)])
         } catch {
             Log.error("run execution failed", ["run_id": .string(run.runID), "error": .string(String(describing: error))])
             // The lease will expire and the run will be retried elsewhere (or failed after its attempts).

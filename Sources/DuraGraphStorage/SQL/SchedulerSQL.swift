@@ -252,14 +252,19 @@ public struct SchedulerSQL: Sendable {
     @discardableResult
     public func saveProgress(owner: String, runID: String, threadID: String, events: [Event], checkpoint: Checkpoint?,
                              newMessages: [JSON], leaseSeconds: Double) throws -> Bool {
+        // The thread first, then the run: the lock order of every writer. The inserts' foreign
+        // keys lock the thread anyway; taken after the run's row, that deadlocked with a thread
+        // delete, which holds the thread and cascades to the run. KEY SHARE does not block other
+        // writers of the thread, and a deleted thread fails the guard (the run is gone with it).
         var statements: [(sql: String, params: [String?])] = [("""
-            WITH u AS (
+            WITH lk AS (SELECT 1 FROM threads WHERE thread_id = $4 FOR KEY SHARE),
+            u AS (
                 UPDATE runs SET lease_expires_at = clock_timestamp() + make_interval(secs => $3::float8), updated_at = clock_timestamp()
-                WHERE run_id = $1 AND lease_owner = $2 AND status = 'in_progress'
+                WHERE run_id = $1 AND lease_owner = $2 AND status = 'in_progress' AND EXISTS (SELECT 1 FROM lk)
                 RETURNING cancel_requested
             )
             SELECT duragraph_guard(EXISTS (SELECT 1 FROM u), 'lease lost') AS held, (SELECT cancel_requested FROM u) AS cancel_requested
-            """, [runID, owner, String(leaseSeconds)])]
+            """, [runID, owner, String(leaseSeconds), threadID])]
         if let w = writes(runID: runID, threadID: threadID, events: events, checkpoint: checkpoint, newMessages: newMessages) {
             statements.append(w)
         }
