@@ -111,10 +111,10 @@ extension JSON: CustomStringConvertible {
         }
     }
 
-    /// A JSON string literal: runs of bytes that need no escape are copied whole. Escaped: quote,
-    /// backslash, control characters, and U+2028/U+2029 (line separators to JavaScript).
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// A JSON string literal: runs of bytes that need no escape are copied whole. Escaped: quote,
+    /// backslash, control characters, and U+2028/U+2029 (line separators to JavaScript).
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var s = s

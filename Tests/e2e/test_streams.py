@@ -31,6 +31,18 @@ def read_sse(resp, until=None, limit=10_000):
     return out
 
 
+def read_sse_in_background(url):
+    """Reads an SSE stream to its end on a thread: the thread, and the dict its events land in."""
+    out = {}
+
+    def consume():
+        with requests.get(url, stream=True, timeout=20) as r:
+            out["events"] = read_sse(r)
+    t = threading.Thread(target=consume)
+    t.start()
+    return t, out
+
+
 @pytest.fixture
 def stack(llm):
     s = Stack(llm)
@@ -161,13 +173,7 @@ def test_cancelling_a_queued_run_ends_its_stream(stack):
     tid = stack.thread()
     busy = stack.run(aid, tid, input={"message": "long"})
     queued = stack.run(aid, tid, input={"message": "waits"})
-    result = {}
-
-    def consume():
-        with requests.get(f"{stack.base}/runs/{queued['run_id']}/stream", stream=True, timeout=15) as r:
-            result["events"] = read_sse(r)
-    t = threading.Thread(target=consume)
-    t.start()
+    t, result = read_sse_in_background(f"{stack.base}/runs/{queued['run_id']}/stream")
     time.sleep(0.5)
     assert requests.post(f"{stack.base}/runs/{queued['run_id']}/cancel").json()["status"] == "cancelled"
     t.join(10)
@@ -183,21 +189,15 @@ def test_deleting_the_thread_ends_its_streams_and_its_runs_streams(stack):
     tid = stack.thread()
     busy = stack.run(aid, tid, input={"message": "long"})
     queued = stack.run(aid, tid, input={"message": "waits"})
-    result = {}
-
-    def consume(key, path):
-        with requests.get(f"{stack.base}{path}", stream=True, timeout=20) as r:
-            result[key] = read_sse(r)
-    ts = [threading.Thread(target=consume, args=(k, p)) for k, p in
-          [("busy", f"/runs/{busy['run_id']}/stream"), ("queued", f"/runs/{queued['run_id']}/stream"), ("thread", f"/threads/{tid}/stream")]]
-    for t in ts:
-        t.start()
+    readers = {k: read_sse_in_background(stack.base + path) for k, path in
+               [("busy", f"/runs/{busy['run_id']}/stream"), ("queued", f"/runs/{queued['run_id']}/stream"), ("thread", f"/threads/{tid}/stream")]}
     wait_for(lambda: requests.get(f"{stack.base}/runs/{busy['run_id']}").json()["status"] == "in_progress", 10, what="run started")
     time.sleep(0.5)
     assert requests.delete(f"{stack.base}/threads/{tid}").status_code == 204
-    for t in ts:
+    for t, _ in readers.values():
         t.join(10)
         assert not t.is_alive(), "a deleted run's or thread's stream must end"
+    result = {k: out["events"] for k, (_, out) in readers.items()}
     assert result["queued"] == [(0, "run.deleted", result["queued"][0][2])]
     assert result["queued"][0][2]["run_id"] == queued["run_id"] and "deleted" in result["queued"][0][2]["data"]["message"]
     assert result["busy"][0][1] == "run.started" and result["busy"][-1][1] == "run.deleted"

@@ -116,21 +116,17 @@ final class Subscriber: StreamSource, @unchecked Sendable {   // state behind `l
     }
 
     private func goneLocked() {
-        let type: String, runID: String, threadID: String
+        let type: String, runID: String, threadID: String, message: String
         switch scope {
-        case .run(let id): (type, runID, threadID) = ("run.deleted", id, "")
-        case .thread(let id): (type, runID, threadID) = ("thread.deleted", "", id)
+        case .run(let id):
+            (type, runID, threadID, message) = ("run.deleted", id, "", "the run was deleted (rolled back, or its thread was deleted) before it ended")
+        case .thread(let id): (type, runID, threadID, message) = ("thread.deleted", "", id, "the thread was deleted")
         }
         let (frame, _) = format(EventsSQL.Event(eventID: queued, runID: runID, threadID: threadID, seq: queued, type: type,
-                                                ts: Clock.rfc3339(Clock.wallMillis()), data: ["message": .string(Self.goneMessage(type))]))
+                                                ts: Clock.rfc3339(Clock.wallMillis()), data: ["message": .string(message)]))
         if let frame { queue.append(contentsOf: frame.utf8) }
         ended = true
         catchingUp = false
-    }
-
-    static func goneMessage(_ type: String) -> String {
-        type == "run.deleted" ? "the run was deleted (rolled back, or its thread was deleted) before it ended"
-                              : "the thread was deleted"
     }
 
     func heartbeat() {
